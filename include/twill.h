@@ -1,0 +1,266 @@
+/*
+ * twill.h — the one public header of twill, a work-stealing task runtime for C11.
+ *
+ * Conventions
+ *   - Every function that can fail returns 0 or a positive errno value (the
+ *     pthread convention); twill_strerror() names it.  The library never
+ *     prints, exits or aborts on its own.
+ *   - A task is a plain function pointer with a void * argument.  It returns 0
+ *     for success or a nonzero error code of the caller's choice.
+ *   - "Taken or not": a call that returns 0 has taken the task, which then runs
+ *     exactly once or is discarded exactly once (the discard hook is called).
+ *     A call that returns nonzero has taken nothing.
+ *   - Error codes: EINVAL bad argument, ENOMEM, EAGAIN full (try once),
+ *     ETIMEDOUT, ECANCELED, ESHUTDOWN, EDEADLK, EBUSY.
+ *
+ * Usable from C++ (extern "C"; no C11 atomics appear in this header).
+ */
+#ifndef TWILL_H
+#define TWILL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TWILL_VERSION_MAJOR 0
+#define TWILL_VERSION_MINOR 1
+#define TWILL_VERSION_PATCH 0
+
+/* At most this many workers per pool; more is EINVAL. */
+#define TWILL_MAX_WORKERS 1024u
+/* Injector bound used when twill_config.queue_capacity is 0. */
+#define TWILL_DEFAULT_QUEUE_CAPACITY 4096u
+/* Largest accepted queue_capacity (2^24 slots); more is EINVAL. */
+#define TWILL_MAX_QUEUE_CAPACITY (1u << 24)
+
+typedef struct twill_pool twill_pool;
+typedef int (*twill_fn)(void *arg);
+
+typedef enum {
+    TWILL_PIN_CORES,   /* one worker per physical core, bound to that core */
+    TWILL_PIN_THREADS, /* one worker per hardware thread, bound to it */
+    TWILL_PIN_NONE     /* one worker per physical core, not bound */
+} twill_pin;
+
+typedef enum {
+    TWILL_SCHED_STEALING, /* per-worker Chase-Lev deques, stealing, injector */
+    TWILL_SCHED_CENTRAL   /* one shared mutex+condvar FIFO: the classic pool */
+} twill_sched;
+
+typedef enum {
+    TWILL_DRAIN, /* run everything accepted, including what it spawns */
+    TWILL_CANCEL /* let running tasks finish, discard everything queued */
+} twill_stop;
+
+typedef struct twill_config {
+    unsigned    workers;        /* 0: one per core allowed to the process */
+    twill_pin   pin;            /* TWILL_PIN_CORES unless $TWILL_PIN=cores|threads|none */
+    twill_sched scheduler;      /* TWILL_SCHED_STEALING unless $TWILL_SCHED=stealing|central */
+    size_t      queue_capacity; /* bound of the injector, 0: TWILL_DEFAULT_QUEUE_CAPACITY;
+                                   rounded up to a power of two */
+    void      (*discard)(twill_fn fn, void *arg, void *ctx); /* called once for every task dropped unrun */
+    void       *discard_ctx;
+    const char *name;           /* thread-name prefix (NULL: "twill"); at most 10 characters are used */
+} twill_config;
+
+/* ---------------------------------------------------------------- pools -- */
+
+/*
+ * Fill *cfg with the defaults, then apply the environment:
+ *   TWILL_WORKERS = decimal 1..1024, TWILL_PIN = cores|threads|none,
+ *   TWILL_SCHED = stealing|central.
+ * Invalid environment values are ignored (the default stays).  Fields set
+ * after this call win.  cfg NULL: no-op.  Thread-safe as long as no thread
+ * modifies the environment concurrently.
+ */
+void twill_config_init(twill_config *cfg);
+
+/*
+ * Create a pool and start its workers.  cfg NULL: twill_config_init()
+ * defaults.  Returns 0 and sets *out; EINVAL when out is NULL, workers >
+ * TWILL_MAX_WORKERS, queue_capacity > TWILL_MAX_QUEUE_CAPACITY, or an enum is
+ * out of range; ENOMEM; EAGAIN when a thread could not be started.  On error
+ * *out is left untouched and nothing is leaked.  Any thread.
+ */
+int twill_pool_create(twill_pool **out, const twill_config *cfg);
+
+/* Number of workers; 0 for NULL.  Any thread. */
+unsigned twill_pool_size(const twill_pool *pool);
+
+/*
+ * Stop the pool and wait until every worker has exited.
+ *   TWILL_DRAIN: runs everything already accepted; the pool's own running
+ *     tasks may still submit, spawn and join until no task is left; submits
+ *     from outside threads return ESHUTDOWN from the moment shutdown starts.
+ *   TWILL_CANCEL: running tasks finish, everything queued is discarded
+ *     (discard hook, counted), and from then on every submit or spawn from
+ *     anywhere returns ESHUTDOWN; both halves of a join still run.
+ * discarded (may be NULL) receives the number of tasks dropped by this call,
+ * group tasks included.  A second or concurrent shutdown returns 0 once the
+ * workers have exited, with *discarded = 0.
+ * Returns 0; EINVAL for a NULL pool or unknown mode; EDEADLK when called from
+ * one of the pool's own workers (nothing is stopped).  Any other thread.
+ */
+int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded);
+
+/*
+ * Shut down with TWILL_DRAIN if still running, join every thread and free
+ * everything.  NULL: no-op.  Must not be called from the pool's own workers
+ * nor concurrently with any other use of the pool.
+ */
+void twill_pool_destroy(twill_pool *pool);
+
+/* -------------------------------------------------------------- submit -- */
+
+/*
+ * Submit fn(arg) to run on the pool.  From outside threads it goes through
+ * the bounded injector and blocks while it is full.  From one of the pool's
+ * own workers it goes to that worker's queue and never blocks.
+ * Returns 0 (taken); EINVAL for NULL pool or fn; ESHUTDOWN when the pool is
+ * shutting down (see twill_pool_shutdown); ENOMEM.  Any thread.
+ */
+int twill_submit(twill_pool *pool, twill_fn fn, void *arg);
+
+/*
+ * Like twill_submit with a bound on the wait while the injector is full:
+ * timeout_ns 0 tries once (EAGAIN when full), > 0 waits at most that long
+ * (ETIMEDOUT), < 0 waits forever.  Any thread.
+ */
+int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_ns);
+
+/*
+ * Run fn(arg) on a worker of pool and wait for it; returns fn's code.
+ * From a worker of the same pool it runs fn inline.  From a worker of another
+ * pool it blocks that worker until fn is done on this pool.
+ * Returns fn's code; EINVAL for NULL pool or fn; ESHUTDOWN if the pool no
+ * longer accepts work; ECANCELED if the task was discarded by a cancelling
+ * shutdown.  Any thread.
+ */
+int twill_run(twill_pool *pool, twill_fn fn, void *arg);
+
+/* ----------------------------------------------------------- fork-join -- */
+
+/*
+ * Run a(a_arg) and b(b_arg), possibly in parallel, and return when both are
+ * done.  Both always run, even if a fails.  Returns a's code if nonzero, else
+ * b's; EINVAL if a or b is NULL (neither runs).  Inside a worker b is
+ * offered to thieves while a runs (no allocation, lock or system call when b
+ * is not stolen).  Outside any worker: runs a then b serially.
+ */
+int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg);
+
+/*
+ * Task group: caller-owned, may live on the stack.  Fields are private.
+ * A group is reusable once twill_group_wait has returned (not after a
+ * twill_group_wait_for timeout); it holds no resources then, so there is no
+ * destroy.  A zeroed group is invalid (EINVAL) until twill_group_init.
+ */
+typedef struct twill_group {
+    uint64_t private_[8]; /* private: use the functions below */
+} twill_group;
+
+/*
+ * Initialise g for pool.  pool NULL: the calling worker's pool.
+ * Returns 0; EINVAL when g is NULL or pool is NULL outside any worker; EBUSY
+ * when g is an initialised group that still has pending tasks.
+ */
+int twill_group_init(twill_group *g, twill_pool *pool);
+
+/*
+ * Spawn fn(arg) into g, on g's pool, from any thread.  From a worker of that
+ * pool it is pushed to the worker's own queue and never blocks; from other
+ * threads it goes through the injector (blocking while full).
+ * Returns 0 (taken); a cancelled group also returns 0 and discards the task
+ * through the hook.  EINVAL for NULL/uninitialised g or NULL fn; ESHUTDOWN
+ * when the pool no longer accepts it; ENOMEM.
+ */
+int twill_group_spawn(twill_group *g, twill_fn fn, void *arg);
+
+/*
+ * Wait until every task of g is done.  On a worker it helps run tasks; on
+ * other threads it sleeps.  Returns the first nonzero task code, else
+ * ECANCELED if tasks were skipped by cancellation, else 0; EINVAL for a NULL
+ * or uninitialised group.  Afterwards g is reset and reusable.
+ */
+int twill_group_wait(twill_group *g);
+
+/*
+ * twill_group_wait with a bound: timeout_ns 0 checks once, > 0 waits at most
+ * that long, < 0 forever.  ETIMEDOUT when tasks are still pending (they keep
+ * running; wait again later).  A helping wait may overshoot by the length of
+ * one task it ran.  Other returns as twill_group_wait.
+ */
+int twill_group_wait_for(twill_group *g, int64_t timeout_ns);
+
+/* Cancel g: tasks not yet started are skipped and discarded.  Any thread. */
+void twill_group_cancel(twill_group *g);
+
+/* True once g was cancelled (explicitly or by a failing task).  Any thread. */
+bool twill_group_cancelled(const twill_group *g);
+
+/* --------------------------------------------------------------- loops -- */
+
+/*
+ * Run body over [begin, end), split adaptively into chunks of at least grain
+ * indices (0: automatic).  pool NULL: the calling worker's pool, or serial
+ * outside any worker.  From outside threads with a pool, the loop enters the
+ * pool as twill_run does.  Once a body returns nonzero no new chunk starts;
+ * the first recorded code is returned.  begin > end or NULL body: EINVAL;
+ * begin == end: 0 without calling body.
+ */
+typedef int (*twill_range_fn)(void *ctx, size_t begin, size_t end);
+int twill_parallel_for(twill_pool *pool, size_t begin, size_t end, size_t grain,
+                       twill_range_fn body, void *ctx);
+
+/*
+ * Reduce over [begin, end): each chunk's body folds into an accumulator of
+ * acc_size bytes that starts as a copy of *identity; partial results are
+ * combined in index order with combine(ctx, acc, other) (so combine must be
+ * associative, need not be commutative).  On success *result is overwritten
+ * (the identity for an empty range); on error it is left untouched.
+ * EINVAL for NULL result/identity/body/combine, acc_size 0 or begin > end;
+ * ENOMEM; otherwise as twill_parallel_for.
+ */
+typedef int (*twill_reduce_fn)(void *ctx, size_t begin, size_t end, void *acc);
+typedef void (*twill_combine_fn)(void *ctx, void *acc, const void *other);
+int twill_parallel_reduce(twill_pool *pool, size_t begin, size_t end, size_t grain,
+                          void *result, size_t acc_size, const void *identity,
+                          twill_reduce_fn body, twill_combine_fn combine, void *ctx);
+
+/* ------------------------------------------------------------ identity -- */
+
+/* 0..size-1 inside a worker, -1 elsewhere.  Any thread. */
+int twill_worker_id(void);
+
+/* The pool of the calling worker; NULL outside workers.  Any thread. */
+twill_pool *twill_current_pool(void);
+
+/* --------------------------------------------------------------- stats -- */
+
+typedef struct twill_stats {
+    uint64_t tasks_run, tasks_failed, tasks_discarded;
+    uint64_t spawns, steals, steal_attempts, injected;
+    uint64_t parks, wakes, bind_failures;
+} twill_stats;
+
+/*
+ * Read counters of one worker (0..size-1) or of all (-1), summed.  Counters
+ * are written by their own worker only, so a read during activity is a
+ * consistent-enough snapshot, not an atomic one.  Readable until destroy.
+ * Returns 0; EINVAL for NULL pool/out or a worker out of range.
+ */
+int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out);
+
+/* Name of an error code returned by twill; never NULL, whatever the code. */
+const char *twill_strerror(int code);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TWILL_H */

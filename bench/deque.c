@@ -6,7 +6,8 @@
  *                 pushes to one thief that steals (owner never takes).
  * Prints one machine-readable line:
  *   bench=deque push_pop_ns=<median> steal_mops=<median> reps=<n>
- * Usage: bench_deque [reps] [pairs_per_rep]
+ * Usage: bench_deque [reps] [pairs_per_rep] [steal=1|0]
+ * (steal=0 skips the steal test, e.g. under callgrind, which serialises threads)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static double push_pop_ns(long pairs)
+__attribute__((noinline)) static double push_pop_ns(long pairs)
 {
     twill__deque d;
     twill__deque_init(&d, 64);
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 7;
     long pairs = argc > 2 ? atol(argv[2]) : 20000000;
+    int with_steal = argc > 3 ? atoi(argv[3]) : 1;
     if (reps < 1 || reps > 100 || pairs < 1) {
         fprintf(stderr, "usage: bench_deque [reps 1..100] [pairs_per_rep >= 1]\n");
         return 2;
@@ -102,7 +104,7 @@ int main(int argc, char **argv)
     double pp[100], st[100];
     for (int r = 0; r < reps; r++) {
         pp[r] = push_pop_ns(pairs);
-        st[r] = steal_mops(pairs / 4);
+        st[r] = with_steal ? steal_mops(pairs / 4) : 0.0;
     }
     printf("bench=deque push_pop_ns=%.2f steal_mops=%.2f reps=%d pairs=%ld\n",
            median(pp, reps), median(st, reps), reps, pairs);

@@ -1,0 +1,64 @@
+/*
+ * injector.h — the bounded multi-producer multi-consumer queue through which
+ * threads outside a pool submit work (Vyukov's bounded MPMC queue: a ring of
+ * cells, each with a sequence number that says whose turn the cell is).
+ *
+ * Who may call what: try_push and try_pop from any thread; init and destroy
+ * before and after sharing.  Blocking, timeouts and wake-ups are the pool's
+ * business (pool.c), built on try_push/try_pop and the events of park.h.
+ *
+ * Invariants
+ *   - Cell i of round r is writable when seq == i + r*cap and readable when
+ *     seq == i + r*cap + 1; a producer claims a cell by a CAS on tail, a
+ *     consumer by a CAS on head.  Capacity is a power of two.
+ *   - A job in the queue was taken by a submit call that returned 0: it is
+ *     run or discarded exactly once by whoever pops it.
+ */
+#ifndef TWILL_INJECTOR_H
+#define TWILL_INJECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "task.h"
+
+typedef struct twill__inj_cell {
+    _Atomic uint64_t seq; /* turn number, see invariants */
+    twill__job job;       /* written by the producer that owns the turn */
+} twill__inj_cell;
+
+typedef struct twill__injector {
+    /* Read-only after init. */
+    twill__inj_cell *cells;
+    uint64_t mask;
+    /* Written by producers (CAS). */
+    alignas(TWILL_CACHE_LINE) _Atomic uint64_t tail;
+    /* Written by consumers (CAS). */
+    alignas(TWILL_CACHE_LINE) _Atomic uint64_t head;
+    char pad_[TWILL_CACHE_LINE - sizeof(uint64_t)];
+} twill__injector;
+
+/* capacity >= 1, rounded up to a power of two.  Returns 0, EINVAL, ENOMEM. */
+int twill__injector_init(twill__injector *q, size_t capacity);
+void twill__injector_destroy(twill__injector *q);
+size_t twill__injector_capacity(const twill__injector *q);
+
+/* Any thread.  false when full. */
+bool twill__injector_try_push(twill__injector *q, const twill__job *job);
+
+/* Any thread.  false when empty. */
+bool twill__injector_try_pop(twill__injector *q, twill__job *out);
+
+/* Any thread.  true if a pop might succeed now (a hint: may be stale). */
+static inline bool twill__injector_nonempty(twill__injector *q)
+{
+    /* acquire on both: pairs with the producers' and consumers' CAS; the
+       caller re-checks with try_pop before relying on it. */
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
+    return t != h;
+}
+
+#endif /* TWILL_INJECTOR_H */

@@ -1,0 +1,78 @@
+/*
+ * park.h — event counts: sleep until something happens, with no lost
+ * wake-ups and no system call on the producer's fast path.  The protocol and
+ * its ordering argument open park.c.
+ *
+ * Used for two events per pool: "work is available" (idle workers sleep on
+ * it) and "the injector has space" (blocked outside submitters sleep on it).
+ *
+ * Who may call what: every function, any thread.
+ */
+#ifndef TWILL_PARK_H
+#define TWILL_PARK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common.h"
+
+typedef struct twill__event {
+    /* Written by sleepers (announce/retract, RMW); read by producers. */
+    alignas(TWILL_CACHE_LINE) _Atomic uint32_t waiters;
+    /* The futex word.  Written by producers that saw a waiter (RMW); read by
+       sleepers as their key. */
+    _Atomic uint32_t epoch;
+    /* true: sleepers issue membarrier() and producers need only a compiler
+       barrier (asymmetric Dekker); false: both sides use a seq_cst fence.
+       Written once at init. */
+    bool asymmetric;
+} twill__event;
+
+/* Before sharing.  asymmetric requests membarrier(); it is used only when
+   the kernel supports it (and never under ThreadSanitizer). */
+void twill__event_init(twill__event *ev, bool asymmetric);
+
+/* Sleeper, step 1: announce the intention to sleep and take a key.  The
+   caller must then re-check its condition and either call
+   twill__event_cancel (condition true) or twill__event_wait (still false). */
+uint32_t twill__event_prepare(twill__event *ev);
+
+/* Sleeper: retract an announcement made with prepare. */
+void twill__event_cancel(twill__event *ev);
+
+/* Sleeper, step 3: sleep until the epoch moves past key, a wake-up, a
+   spurious wake-up, or timeout_ns (< 0: no limit) passes.  Retracts the
+   announcement before returning.  Returns true if it actually slept. */
+bool twill__event_wait(twill__event *ev, uint32_t key, int64_t timeout_ns);
+
+/* Producer, slow path: advance the epoch and wake up to n sleepers. */
+void twill__event_wake(twill__event *ev, int n);
+
+/* Producer, after making its work visible: wake one sleeper if any has
+   announced itself.  No system call unless a sleeper exists. */
+static inline void twill__event_notify(twill__event *ev)
+{
+    /* StoreLoad between the caller's publication (a deque or injector store)
+       and the load of waiters below; the sleeper side has the matching
+       barrier between its announce and its re-check.  Asymmetric mode moves
+       the hardware barrier to the sleeper (membarrier), leaving a compiler
+       barrier here to keep program order. */
+    if (ev->asymmetric)
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+    /* relaxed: ordered by the barrier above (see park.c). */
+    if (twill_unlikely(atomic_load_explicit(&ev->waiters, memory_order_relaxed) != 0))
+        twill__event_wake(ev, 1);
+}
+
+/* Wake every sleeper (shutdown, termination). */
+static inline void twill__event_notify_all(twill__event *ev)
+{
+    twill__event_wake(ev, INT32_MAX);
+}
+
+/* Monotonic clock in nanoseconds. */
+int64_t twill__now_ns(void);
+
+#endif /* TWILL_PARK_H */

@@ -1,0 +1,150 @@
+/*
+ * pool.h — the pool and worker structures shared by the runtime's files, and
+ * the internal entry points between them.
+ *
+ * Pool lifecycle (state):
+ *   RUNNING  -> DRAINING or CANCELLING   (first shutdown call)
+ *   then the shutdown caller waits for in-flight outside submitters, sets
+ *   `closing`, and wakes every worker; the worker that finds every queue
+ *   empty while every other worker is idle sets `stopped`; workers exit.
+ */
+#ifndef TWILL_POOL_H
+#define TWILL_POOL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "deque.h"
+#include "injector.h"
+#include "park.h"
+#include "task.h"
+#include "topology.h"
+#include "twill.h"
+
+/* Pool states, in the order they happen. */
+enum {
+    TWILL__RUNNING = 0,    /* accepting work from everywhere */
+    TWILL__DRAINING = 1,   /* outside submits refused; everything accepted runs */
+    TWILL__CANCELLING = 2  /* every submit refused; queued tasks are discarded */
+};
+
+/* Per-worker counters: written by their worker only (relaxed load+store, no
+   read-modify-write), read by twill_pool_stats from any thread. */
+typedef struct twill__counters {
+    _Atomic uint64_t tasks_run, tasks_failed, tasks_discarded;
+    _Atomic uint64_t spawns, steals, steal_attempts, injected;
+    _Atomic uint64_t parks, wakes, bind_failures;
+} twill__counters;
+
+/* Owner-only increment of a counter readable by other threads. */
+#define TWILL__COUNT(w, field, n)                                                   \
+    atomic_store_explicit(&(w)->stats.field,                                        \
+                          atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + (n), \
+                          memory_order_relaxed)
+
+typedef struct twill__worker {
+    twill__deque dq;           /* owner: push/take; others: steal */
+    /* Written by the owner only. */
+    alignas(TWILL_CACHE_LINE) struct twill_pool *pool;
+    unsigned id;
+    unsigned since_inject;     /* tasks run since the injector was last polled */
+    uint64_t rng;              /* victim randomisation */
+    twill__task *free_list;    /* spare task records */
+    uint16_t *victims;         /* nearest first; nworkers - 1 entries */
+    pthread_t thread;
+    twill__counters stats;
+} twill__worker;
+
+typedef struct twill__central twill__central;
+
+struct twill_pool {
+    /* Read-only after create. */
+    unsigned nworkers;
+    twill_sched sched;
+    twill_pin pin;
+    void (*discard)(twill_fn fn, void *arg, void *ctx);
+    void *discard_ctx;
+    char name[16];
+    twill__topo *topo;
+    twill__worker *workers;
+    twill__central *central;   /* TWILL_SCHED_CENTRAL only */
+    twill__injector inj;       /* TWILL_SCHED_STEALING only */
+
+    /* Idle workers sleep here; any producer of work notifies. */
+    twill__event work_ev;
+    /* Outside submitters blocked on a full queue sleep here; consumers
+       notify after freeing a slot, shutdown notifies all. */
+    twill__event space_ev;
+
+    /* Written by the first shutdown (release), read by everyone (acquire). */
+    alignas(TWILL_CACHE_LINE) _Atomic int state;
+    /* Outside submitters between their state check and their enqueue;
+       shutdown waits for 0 before closing. */
+    _Atomic unsigned inflight;
+    /* Set by shutdown once no outside submit can still land. */
+    _Atomic bool closing;
+    /* Set by the worker that detects termination; workers then exit. */
+    _Atomic bool stopped;
+    /* Tasks discarded because of shutdown (for *discarded). */
+    _Atomic uint64_t shutdown_discards;
+    /* Discards on threads that are not workers (spawn into a cancelled group
+       from outside); added to the stats of "all workers". */
+    _Atomic uint64_t outside_discards;
+    /* Serialises shutdown callers; protects `joined`. */
+    pthread_mutex_t shutdown_lock;
+    bool joined;
+    unsigned started;          /* workers whose thread was created */
+};
+
+/* The calling thread's worker, or NULL outside any pool (the only hidden
+   global state of the library). */
+extern _Thread_local twill__worker *twill__self;
+
+/* Owner only: account for one executed task. */
+static inline void twill__count_result(twill__worker *w, int rc)
+{
+    TWILL__COUNT(w, tasks_run, 1);
+    if (rc != 0)
+        TWILL__COUNT(w, tasks_failed, 1);
+}
+
+/* Inside worker of `pool`? */
+static inline twill__worker *twill__self_in(const twill_pool *pool)
+{
+    twill__worker *w = twill__self;
+    return w != NULL && w->pool == pool ? w : NULL;
+}
+
+/* worker.c */
+void *twill__worker_main(void *arg);
+twill__task *twill__task_alloc(twill__worker *w);
+void twill__task_free(twill__worker *w, twill__task *t);
+void twill__push(twill__worker *w, twill__task *t);
+int twill__push_job(twill__worker *w, const twill__job *job);
+void twill__run_job(twill__worker *w, const twill__job *job);
+void twill__run_record(twill__worker *w, twill__task *t);
+void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *job);
+bool twill__help_once(twill__worker *w, int prefer_victim);
+
+/* pool.c */
+int twill__submit_job(twill_pool *pool, const twill__job *job, int64_t timeout_ns);
+int twill__accepts_inside(const twill_pool *pool);
+
+/* central.c: the classic pool (one FIFO under one mutex). */
+int twill__central_create(twill_pool *pool, size_t capacity);
+void twill__central_destroy(twill_pool *pool);
+int twill__central_push_external(twill_pool *pool, const twill__job *job, int64_t timeout_ns);
+void twill__central_push(twill_pool *pool, twill__task *t);
+bool twill__central_remove(twill_pool *pool, twill__task *t);
+twill__task *twill__central_pop(twill_pool *pool);
+void twill__central_idle(twill__worker *w);
+void twill__central_wake_all(twill_pool *pool);
+bool twill__central_has_demand(twill_pool *pool);
+
+/* group.c */
+void twill__group_run(twill__worker *w, const twill__job *job);
+void twill__group_discarded(void *ctl);
+
+#endif /* TWILL_POOL_H */

@@ -1,0 +1,40 @@
+/*
+ * topology.h — which CPUs a pool may use, where each worker is pinned, and
+ * in which order each worker tries its victims.  topology.c is the only
+ * file that includes hwloc.
+ *
+ * Who may call what: create/destroy/victims from the pool creator; bind from
+ * the worker being bound (any thread, concurrently: hwloc_set_cpubind on
+ * distinct threads is thread-safe once the topology is loaded).
+ */
+#ifndef TWILL_TOPOLOGY_H
+#define TWILL_TOPOLOGY_H
+
+#include <stdint.h>
+
+#include "twill.h"
+
+typedef struct twill__topo twill__topo;
+
+/* Discover the CPUs allowed to the process (hwloc's allowed set intersected
+   with the process's current binding).  Returns 0, ENOMEM. */
+int twill__topo_create(twill__topo **out, twill_pin pin);
+void twill__topo_destroy(twill__topo *t);
+
+/* Default number of workers: usable cores (TWILL_PIN_THREADS: usable
+   hardware threads).  At least 1. */
+unsigned twill__topo_default_workers(const twill__topo *t);
+
+/* Bind the calling thread for worker `id` (round-robin over cores or
+   hardware threads when there are more workers than places).  Returns 0,
+   or an errno value when the bind failed (never fatal; counted in stats).
+   TWILL_PIN_NONE: no-op. */
+int twill__topo_bind(const twill__topo *t, unsigned id);
+
+/* Fill order[0..n-2] with the other workers of an n-worker pool for worker
+   `id`, nearest first (same core, same cache, same package, the rest), each
+   level starting at a random member (rotated by seed). */
+void twill__topo_victims(const twill__topo *t, unsigned id, unsigned n,
+                         uint64_t seed, uint16_t *order);
+
+#endif /* TWILL_TOPOLOGY_H */

@@ -61,8 +61,9 @@ typedef struct twill_config {
     unsigned    workers;        /* 0: one per core allowed to the process */
     twill_pin   pin;            /* TWILL_PIN_CORES unless $TWILL_PIN=cores|threads|none */
     twill_sched scheduler;      /* TWILL_SCHED_STEALING unless $TWILL_SCHED=stealing|central */
-    size_t      queue_capacity; /* bound of the injector, 0: TWILL_DEFAULT_QUEUE_CAPACITY;
-                                   rounded up to a power of two */
+    size_t      queue_capacity; /* bound of outside submissions queued at once (both
+                                   schedulers); 0: TWILL_DEFAULT_QUEUE_CAPACITY;
+                                   rounded up to a power of two, at least 2 */
     void      (*discard)(twill_fn fn, void *arg, void *ctx); /* called once for every task dropped unrun */
     void       *discard_ctx;
     const char *name;           /* thread-name prefix (NULL: "twill"); at most 10 characters are used */

@@ -190,6 +190,15 @@ bool twill__central_has_demand(twill_pool *pool)
     return atomic_load_explicit(&pool->central->length, memory_order_relaxed) == 0;
 }
 
+size_t twill__central_external(twill_pool *pool)
+{
+    twill__central *c = pool->central;
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->external;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
 void twill__central_idle(twill__worker *w)
 {
     twill_pool *pool = w->pool;

@@ -11,7 +11,9 @@ int twill__injector_init(twill__injector *q, size_t capacity)
 {
     if (q == NULL || capacity == 0 || capacity > ((size_t)1 << 30))
         return EINVAL;
-    size_t cap = 1;
+    /* At least 2: with one cell, "written this round" (pos + 1) and "free
+       for the next round" (pos + capacity) are the same sequence number. */
+    size_t cap = 2;
     while (cap < capacity)
         cap <<= 1;
     q->cells = calloc(cap, sizeof *q->cells);

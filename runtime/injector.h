@@ -40,7 +40,8 @@ typedef struct twill__injector {
     char pad_[TWILL_CACHE_LINE - sizeof(uint64_t)];
 } twill__injector;
 
-/* capacity >= 1, rounded up to a power of two.  Returns 0, EINVAL, ENOMEM. */
+/* capacity >= 1, rounded up to a power of two, at least 2.
+   Returns 0, EINVAL, ENOMEM. */
 int twill__injector_init(twill__injector *q, size_t capacity);
 void twill__injector_destroy(twill__injector *q);
 size_t twill__injector_capacity(const twill__injector *q);

@@ -171,7 +171,7 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
     pool->nworkers = cfg->workers != 0 ? cfg->workers : twill__topo_default_workers(pool->topo);
     size_t cap = cfg->queue_capacity != 0 ? cfg->queue_capacity : TWILL_DEFAULT_QUEUE_CAPACITY;
     if (pool->sched == TWILL_SCHED_CENTRAL) {
-        size_t pow2 = 1;
+        size_t pow2 = 2; /* same rounding as the injector */
         while (pow2 < cap)
             pow2 <<= 1;
         rc = twill__central_create(pool, pow2);
@@ -391,6 +391,17 @@ int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out)
     out->tasks_discarded += atomic_load_explicit(&((twill_pool *)pool)->outside_discards,
                                                  memory_order_relaxed);
     return 0;
+}
+
+/* Outside submissions queued now (a hint, for tests and diagnostics). */
+size_t twill__pool_queued(twill_pool *pool)
+{
+    if (pool->sched == TWILL_SCHED_CENTRAL)
+        return twill__central_external(pool);
+    /* acquire: pairs with the producers' and consumers' CAS. */
+    uint64_t t = atomic_load_explicit(&pool->inj.tail, memory_order_acquire);
+    uint64_t h = atomic_load_explicit(&pool->inj.head, memory_order_acquire);
+    return t > h ? (size_t)(t - h) : 0;
 }
 
 /* ---------------------------------------------------------- identity -- */

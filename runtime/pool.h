@@ -129,6 +129,7 @@ void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *jo
 bool twill__help_once(twill__worker *w, int prefer_victim);
 
 /* pool.c */
+size_t twill__pool_queued(twill_pool *pool);
 int twill__submit_job(twill_pool *pool, const twill__job *job, int64_t timeout_ns);
 int twill__accepts_inside(const twill_pool *pool);
 
@@ -142,6 +143,7 @@ twill__task *twill__central_pop(twill_pool *pool);
 void twill__central_idle(twill__worker *w);
 void twill__central_wake_all(twill_pool *pool);
 bool twill__central_has_demand(twill_pool *pool);
+size_t twill__central_external(twill_pool *pool);
 
 /* group.c */
 void twill__group_run(twill__worker *w, const twill__job *job);

@@ -27,6 +27,10 @@
 extern "C" {
 #endif
 
+#if defined(TWILL_BUILDING) && defined(__GNUC__)
+#pragma GCC visibility push(default) /* the public API of libtwill.so */
+#endif
+
 #define TWILL_VERSION_MAJOR 0
 #define TWILL_VERSION_MINOR 1
 #define TWILL_VERSION_PATCH 0
@@ -259,6 +263,10 @@ int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out);
 
 /* Name of an error code returned by twill; never NULL, whatever the code. */
 const char *twill_strerror(int code);
+
+#if defined(TWILL_BUILDING) && defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

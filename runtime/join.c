@@ -93,7 +93,7 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
     twill__push(w, &t);
     int ra = a(a_arg);
     int rb;
-    if (w->pool->sched == TWILL_SCHED_STEALING) {
+    if (twill_likely(w->work_ev != NULL)) { /* stealing scheduler */
         rb = take_back(w, &t);
     } else if (twill__central_remove(w->pool, &t)) {
         rb = b(b_arg);

@@ -112,6 +112,7 @@ static int init_workers(twill_pool *pool)
     for (unsigned i = 0; i < pool->nworkers; i++) {
         twill__worker *w = &pool->workers[i];
         w->pool = pool;
+        w->work_ev = pool->sched == TWILL_SCHED_STEALING ? &pool->work_ev : NULL;
         w->id = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
         w->victims = malloc((pool->nworkers > 1 ? pool->nworkers - 1 : 1) * sizeof *w->victims);

@@ -48,6 +48,7 @@ typedef struct twill__worker {
     twill__deque dq;           /* owner: push/take; others: steal */
     /* Written by the owner only. */
     alignas(TWILL_CACHE_LINE) struct twill_pool *pool;
+    twill__event *work_ev;     /* the pool's work event; NULL: central scheduler */
     unsigned id;
     unsigned since_inject;     /* tasks run since the injector was last polled */
     uint64_t rng;              /* victim randomisation */
@@ -110,6 +111,20 @@ static inline void twill__count_result(twill__worker *w, int rc)
         TWILL__COUNT(w, tasks_failed, 1);
 }
 
+void twill__push_slow(twill__worker *w, twill__task *t);
+
+/* Owner only.  Make t available to thieves and wake a sleeper if any: on
+   the stealing scheduler a deque push and one load, no call. */
+static inline void twill__push(twill__worker *w, twill__task *t)
+{
+    TWILL__COUNT(w, spawns, 1);
+    if (twill_likely(w->work_ev != NULL && twill__deque_push(&w->dq, t) == 0)) {
+        twill__event_notify(w->work_ev);
+        return;
+    }
+    twill__push_slow(w, t);
+}
+
 /* Inside worker of `pool`? */
 static inline twill__worker *twill__self_in(const twill_pool *pool)
 {
@@ -121,7 +136,6 @@ static inline twill__worker *twill__self_in(const twill_pool *pool)
 void *twill__worker_main(void *arg);
 twill__task *twill__task_alloc(twill__worker *w);
 void twill__task_free(twill__worker *w, twill__task *t);
-void twill__push(twill__worker *w, twill__task *t);
 int twill__push_job(twill__worker *w, const twill__job *job);
 void twill__run_job(twill__worker *w, const twill__job *job);
 void twill__run_record(twill__worker *w, twill__task *t);

@@ -79,22 +79,15 @@ void twill__task_free(twill__worker *w, twill__task *t)
     w->free_list = t;
 }
 
-/* Owner only.  Make t available to thieves and wake a sleeper if any. */
-void twill__push(twill__worker *w, twill__task *t)
+/* Owner only.  twill__push when the fast path does not apply: the central
+   scheduler, or a deque that could not grow (then the task runs here and
+   now instead; it is taken either way). */
+TWILL_COLD void twill__push_slow(twill__worker *w, twill__task *t)
 {
-    twill_pool *pool = w->pool;
-    TWILL__COUNT(w, spawns, 1);
-    if (pool->sched == TWILL_SCHED_CENTRAL) {
-        twill__central_push(pool, t);
-        return;
-    }
-    if (twill_unlikely(twill__deque_push(&w->dq, t) != 0)) {
-        /* Out of memory growing the deque: run it here and now instead;
-           the task is taken either way. */
+    if (w->work_ev == NULL)
+        twill__central_push(w->pool, t);
+    else
         twill__run_record(w, t);
-        return;
-    }
-    twill__event_notify(&pool->work_ev);
 }
 
 /* Owner only.  Wrap a job in a record and push it.  Returns 0 or ENOMEM. */

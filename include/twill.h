@@ -62,7 +62,8 @@ typedef enum {
 } twill_stop;
 
 typedef struct twill_config {
-    unsigned    workers;        /* 0: one per core allowed to the process */
+    unsigned    workers;        /* 0: one per core allowed to the process (its cpuset and
+                                   the creating thread's binding, e.g. taskset) */
     twill_pin   pin;            /* TWILL_PIN_CORES unless $TWILL_PIN=cores|threads|none */
     twill_sched scheduler;      /* TWILL_SCHED_STEALING unless $TWILL_SCHED=stealing|central */
     size_t      queue_capacity; /* bound of outside submissions queued at once (both

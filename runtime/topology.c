@@ -2,8 +2,9 @@
  * topology.c — hwloc discovery, pinning and victim order; the only file that
  * includes hwloc.
  *
- * Usable CPUs are hwloc's allowed cpuset intersected with the process's
- * current binding, so `taskset -c 1 prog` gives one worker by default.  A
+ * Usable CPUs are hwloc's allowed cpuset intersected with the current
+ * binding of the creating thread (inherited from the process), so
+ * `taskset -c 1 prog` gives one worker by default.  A
  * "place" is a core (restricted to its usable hardware threads) for
  * TWILL_PIN_CORES and TWILL_PIN_NONE, or a single hardware thread for
  * TWILL_PIN_THREADS.  Worker i is pinned to place i mod places.
@@ -44,7 +45,9 @@ void twill__topo_destroy(twill__topo *t)
     free(t);
 }
 
-/* The CPUs this process may run on: allowed by the OS and by its binding. */
+/* The CPUs this process may run on: allowed by the OS and by the binding
+   of the thread creating the pool, which it inherits from the process
+   (taskset, numactl) unless it was rebound (sched_setaffinity). */
 static hwloc_bitmap_t usable_cpus(hwloc_topology_t topo)
 {
     hwloc_bitmap_t set = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(topo));
@@ -54,7 +57,7 @@ static hwloc_bitmap_t usable_cpus(hwloc_topology_t topo)
         hwloc_bitmap_free(bound);
         return NULL;
     }
-    if (hwloc_get_cpubind(topo, bound, HWLOC_CPUBIND_PROCESS) == 0 &&
+    if (hwloc_get_cpubind(topo, bound, HWLOC_CPUBIND_THREAD) == 0 &&
         hwloc_bitmap_intersects(set, bound))
         hwloc_bitmap_and(set, set, bound);
     hwloc_bitmap_free(bound);

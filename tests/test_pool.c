@@ -743,3 +743,31 @@ Test(strerror, names_every_code_and_never_returns_null, .timeout = 30)
     cr_assert_not_null(twill_strerror(123456));
     cr_assert_not_null(twill_strerror(42));
 }
+
+/* --------------------------------------------------------- topology -- */
+
+Test(topology, default_workers_follow_the_process_binding, .timeout = 30)
+{
+    /* Like `taskset -c N prog`: bind the process (this forked test) to one
+       CPU; a default pool then has exactly one worker. */
+    cpu_set_t all, one;
+    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    int cpu = -1;
+    for (int i = 0; i < CPU_SETSIZE && cpu < 0; i++)
+        if (CPU_ISSET(i, &all))
+            cpu = i;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    twill_config cfg = test_config(0);
+    cfg.pin = TWILL_PIN_CORES;
+    twill_pool *p;
+    cr_assert_eq(twill_pool_create(&p, &cfg), 0);
+    cr_assert_eq(twill_pool_size(p), 1);
+    cr_assert_eq(twill_run(p, noop, NULL), 0);
+    twill_stats st;
+    cr_assert_eq(twill_pool_stats(p, -1, &st), 0);
+    cr_assert_eq(st.bind_failures, 0, "binding to an allowed core succeeds");
+    twill_pool_destroy(p);
+    sched_setaffinity(0, sizeof all, &all);
+}

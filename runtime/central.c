@@ -15,6 +15,11 @@
  *     only; pushes from the pool's own workers never block.
  *   - A record is linked iff its `queued` field is nonzero (1: pushed by a
  *     worker, 2: submitted from outside).
+ *   - Idle workers take the oldest record (FIFO, the classic pool); a worker
+ *     that helps while it waits (join, group) takes the newest, which is
+ *     usually its own child.  Helping from the head would run unrelated
+ *     tasks that wait in turn, nesting without bound: a 1-worker nqueens
+ *     overflowed its stack that way.
  */
 #include "pool.h"
 
@@ -159,14 +164,14 @@ int twill__central_push_external(twill_pool *pool, const twill__job *job, int64_
     return rc;
 }
 
-twill__task *twill__central_pop(twill_pool *pool)
+twill__task *twill__central_pop(twill_pool *pool, bool newest)
 {
     twill__central *c = pool->central;
     /* relaxed: a hint; an empty queue costs no lock (idle spinning). */
     if (atomic_load_explicit(&c->length, memory_order_relaxed) == 0)
         return NULL;
     pthread_mutex_lock(&c->lock);
-    twill__task *t = c->head;
+    twill__task *t = newest ? c->tail : c->head;
     if (t != NULL)
         unlink_rec(c, t);
     pthread_mutex_unlock(&c->lock);

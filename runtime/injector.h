@@ -13,6 +13,10 @@
  *     consumer by a CAS on head.  Capacity is a power of two.
  *   - A job in the queue was taken by a submit call that returned 0: it is
  *     run or discarded exactly once by whoever pops it.
+ *   - Bit 63 of tail is CLOSED, set once by close().  A producer claims a
+ *     cell only by a CAS on tail, which fails once CLOSED is set, so after
+ *     close() returns no new job can enter: "taken or not" is decided by
+ *     that one CAS, with no separate in-flight count.
  */
 #ifndef TWILL_INJECTOR_H
 #define TWILL_INJECTOR_H
@@ -46,8 +50,20 @@ int twill__injector_init(twill__injector *q, size_t capacity);
 void twill__injector_destroy(twill__injector *q);
 size_t twill__injector_capacity(const twill__injector *q);
 
-/* Any thread.  false when full. */
-bool twill__injector_try_push(twill__injector *q, const twill__job *job);
+/* Outcome of try_push. */
+typedef enum {
+    TWILL__INJ_PUSHED, /* taken */
+    TWILL__INJ_FULL,   /* nothing taken: every cell holds a job */
+    TWILL__INJ_CLOSED  /* nothing taken: close() was called */
+} twill__inj_result;
+
+#define TWILL__INJ_CLOSED_BIT ((uint64_t)1 << 63)
+
+/* Any thread. */
+twill__inj_result twill__injector_try_push(twill__injector *q, const twill__job *job);
+
+/* Any thread, once: refuse every later push.  Jobs already taken stay. */
+void twill__injector_close(twill__injector *q);
 
 /* Any thread.  false when empty. */
 bool twill__injector_try_pop(twill__injector *q, twill__job *out);
@@ -59,7 +75,17 @@ static inline bool twill__injector_nonempty(twill__injector *q)
        caller re-checks with try_pop before relying on it. */
     uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire);
     uint64_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
-    return t != h;
+    return (t & ~TWILL__INJ_CLOSED_BIT) != h;
+}
+
+/* Any thread.  Jobs queued or being written, at some recent moment. */
+static inline uint64_t twill__injector_fill(twill__injector *q)
+{
+    /* relaxed: a hint for wake-up hysteresis; the wake-up protocol itself
+       re-checks with try_push (park.c). */
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed) & ~TWILL__INJ_CLOSED_BIT;
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    return t > h ? t - h : 0;
 }
 
 #endif /* TWILL_INJECTOR_H */

@@ -39,6 +39,15 @@
  * sides use a seq_cst fence.  The protocol is model-checked with spin in
  * tests/model/park.pml (sequentially consistent, which the barriers justify).
  *
+ * Spinners.  An idle worker first spins (looks for work without sleeping);
+ * while any worker spins, producers skip the wake-up: the spinner will find
+ * the work, and a stream of submissions to a busy pool makes no system call.
+ * This loses nothing: a spinner stops spinning (decrement) before it
+ * announces itself in step 1, so a producer that saw it spinning published
+ * before that announce and the spinner's re-check (step 4) sees the item.  A
+ * spinner that finds work notifies once more, so if it was the last spinner
+ * a sleeper takes over the search (Go's "spinning M" rule).
+ *
  * Wake-ups.  A producer wakes one sleeper per publication (an idle worker
  * that then finds more work wakes the next one, see worker.c).  Shutdown
  * and termination wake all.  Spurious wake-ups are allowed everywhere: every
@@ -78,6 +87,7 @@ static long membarrier_cmd(int cmd)
 void twill__event_init(twill__event *ev, bool asymmetric)
 {
     atomic_init(&ev->waiters, 0);
+    atomic_init(&ev->spinning, 0);
     atomic_init(&ev->epoch, 0);
 #ifdef TWILL_TSAN
     asymmetric = false;

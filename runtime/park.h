@@ -19,6 +19,10 @@
 typedef struct twill__event {
     /* Written by sleepers (announce/retract, RMW); read by producers. */
     alignas(TWILL_CACHE_LINE) _Atomic uint32_t waiters;
+    /* Idle workers still spinning (looking for work before they sleep);
+       written by them (RMW), read by producers: while one spins, a producer
+       does not wake a sleeper, the spinner will find the work. */
+    _Atomic uint32_t spinning;
     /* The futex word.  Written by producers that saw a waiter (RMW); read by
        sleepers as their key. */
     _Atomic uint32_t epoch;
@@ -62,8 +66,25 @@ static inline void twill__event_notify(twill__event *ev)
     else
         atomic_thread_fence(memory_order_seq_cst);
     /* relaxed: ordered by the barrier above (see park.c). */
-    if (twill_unlikely(atomic_load_explicit(&ev->waiters, memory_order_relaxed) != 0))
+    if (twill_unlikely(atomic_load_explicit(&ev->waiters, memory_order_relaxed) != 0) &&
+        atomic_load_explicit(&ev->spinning, memory_order_relaxed) == 0)
         twill__event_wake(ev, 1);
+}
+
+/* An idle worker starts looking for work without sleeping. */
+static inline void twill__event_spin_begin(twill__event *ev)
+{
+    /* relaxed: producers only read it as a hint to skip a wake-up; a
+       spinner that stops always re-checks under the protocol (park.c). */
+    atomic_fetch_add_explicit(&ev->spinning, 1, memory_order_relaxed);
+}
+
+/* A spinner stops: it found work, or it is about to park.  seq_cst: the
+   decrement precedes the spinner's announce in prepare, so a producer that
+   saw it still spinning is covered by that announce's re-check. */
+static inline void twill__event_spin_end(twill__event *ev)
+{
+    atomic_fetch_sub_explicit(&ev->spinning, 1, memory_order_seq_cst);
 }
 
 /* Wake every sleeper (shutdown, termination). */

@@ -2,14 +2,15 @@
  * pool.c — configuration, pool creation, submission from any thread,
  * twill_run, shutdown, statistics and error names.
  *
- * Taken or not.  An outside submitter announces itself in `inflight` before
- * it reads `state`, and leaves after its enqueue; shutdown stores `state`
- * before it waits for `inflight` to reach 0 (Dekker, both sides seq_cst).  So
- * either the submitter sees the shutdown and takes nothing (ESHUTDOWN), or
- * shutdown waits until its job is in the queue, and only then sets
- * `closing`, after which workers may terminate once every queue is empty.
- * Every job in a queue is therefore run (DRAIN) or discarded (CANCEL) by a
- * worker before the workers exit.
+ * Taken or not.  An outside submit is taken by one atomic step that
+ * shutdown can also make fail: the CAS on the injector's tail, which fails
+ * once shutdown has set its CLOSED bit (stealing), or the enqueue under the
+ * central queue's lock, which checks `state` (central).  So either the
+ * submitter takes nothing (ESHUTDOWN), or its job entered the queue before
+ * shutdown closed it.  Only then does shutdown set `closing`, after which
+ * workers terminate once every queue is empty (a claimed but not yet
+ * written injector cell counts as non-empty), so every job in a queue is
+ * run (DRAIN) or discarded (CANCEL) before the workers exit.
  *
  * Who may call what: everything here from any thread, except that shutdown
  * from the pool's own worker returns EDEADLK and destroy must be the last
@@ -218,26 +219,28 @@ unsigned twill_pool_size(const twill_pool *pool)
 /* ------------------------------------------------------------ submit -- */
 
 /* Outside thread, stealing scheduler: enqueue into the injector, waiting for
-   space as timeout_ns says. */
+   space as timeout_ns says.  A closed injector (shutdown) refuses. */
 static int inject(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
 {
     int64_t deadline = timeout_ns > 0 ? twill__now_ns() + timeout_ns : 0;
     for (;;) {
-        if (twill__injector_try_push(&pool->inj, job)) {
+        twill__inj_result r = twill__injector_try_push(&pool->inj, job);
+        if (twill_likely(r == TWILL__INJ_PUSHED)) {
             twill__event_notify(&pool->work_ev);
             return 0;
         }
+        if (r == TWILL__INJ_CLOSED)
+            return ESHUTDOWN;
         if (timeout_ns == 0)
             return EAGAIN;
         uint32_t key = twill__event_prepare(&pool->space_ev);
-        /* seq_cst: the re-check of the state after our announce; pairs with
-           shutdown's store, which is followed by a wake of space_ev. */
-        if (atomic_load_explicit(&pool->state, memory_order_seq_cst) != TWILL__RUNNING) {
+        /* The re-check after our announce: a consumer that frees a cell, or
+           shutdown closing the queue, wakes us after this (park.c). */
+        r = twill__injector_try_push(&pool->inj, job);
+        if (r != TWILL__INJ_FULL) {
             twill__event_cancel(&pool->space_ev);
-            return ESHUTDOWN;
-        }
-        if (twill__injector_try_push(&pool->inj, job)) {
-            twill__event_cancel(&pool->space_ev);
+            if (r == TWILL__INJ_CLOSED)
+                return ESHUTDOWN;
             twill__event_notify(&pool->work_ev);
             return 0;
         }
@@ -269,16 +272,11 @@ int twill__submit_job(twill_pool *pool, const twill__job *job, int64_t timeout_n
         int rc = twill__accepts_inside(pool);
         return rc != 0 ? rc : twill__push_job(w, job);
     }
-    /* seq_cst announce, then seq_cst read of state: see the file comment. */
-    atomic_fetch_add_explicit(&pool->inflight, 1, memory_order_seq_cst);
-    int rc = ESHUTDOWN;
-    if (atomic_load_explicit(&pool->state, memory_order_seq_cst) == TWILL__RUNNING)
-        rc = pool->sched == TWILL_SCHED_CENTRAL
-                 ? twill__central_push_external(pool, job, timeout_ns)
-                 : inject(pool, job, timeout_ns);
-    /* release: our enqueue is complete before shutdown sees us leave. */
-    atomic_fetch_sub_explicit(&pool->inflight, 1, memory_order_release);
-    return rc;
+    /* Outside: the queue itself decides "taken or not" against shutdown
+       (the injector's CLOSED bit, the central queue's lock). */
+    return pool->sched == TWILL_SCHED_CENTRAL
+               ? twill__central_push_external(pool, job, timeout_ns)
+               : inject(pool, job, timeout_ns);
 }
 
 int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_ns)
@@ -328,16 +326,13 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded)
             *discarded = 0;
         return 0;
     }
-    /* seq_cst: pairs with the submitters' announce/read (file comment). */
+    /* seq_cst: read by workers (CANCEL discards), inside submitters and the
+       central queue's enqueue under its lock (file comment). */
     atomic_store_explicit(&pool->state, how == TWILL_DRAIN ? TWILL__DRAINING : TWILL__CANCELLING,
                           memory_order_seq_cst);
-    twill__event_notify_all(&pool->space_ev);
-    if (pool->central != NULL)
-        twill__central_wake_all(pool);
-    /* Submitters in flight either saw the state (and leave at once) or are
-       finishing an enqueue; blocked ones were just woken. */
-    while (atomic_load_explicit(&pool->inflight, memory_order_seq_cst) != 0)
-        sched_yield();
+    if (pool->central == NULL)
+        twill__injector_close(&pool->inj);
+    twill__event_notify_all(&pool->space_ev); /* blocked submitters: refused */
     atomic_store_explicit(&pool->closing, true, memory_order_seq_cst);
     twill__event_notify_all(&pool->work_ev);
     if (pool->central != NULL)

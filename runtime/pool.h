@@ -4,8 +4,8 @@
  *
  * Pool lifecycle (state):
  *   RUNNING  -> DRAINING or CANCELLING   (first shutdown call)
- *   then the shutdown caller waits for in-flight outside submitters, sets
- *   `closing`, and wakes every worker; the worker that finds every queue
+ *   then the shutdown caller closes the outside queue (no submit can land
+ *   after that), sets `closing`, and wakes every worker; the worker that finds every queue
  *   empty while every other worker is idle sets `stopped`; workers exit.
  */
 #ifndef TWILL_POOL_H
@@ -81,9 +81,6 @@ struct twill_pool {
 
     /* Written by the first shutdown (release), read by everyone (acquire). */
     alignas(TWILL_CACHE_LINE) _Atomic int state;
-    /* Outside submitters between their state check and their enqueue;
-       shutdown waits for 0 before closing. */
-    _Atomic unsigned inflight;
     /* Set by shutdown once no outside submit can still land. */
     _Atomic bool closing;
     /* Set by the worker that detects termination; workers then exit. */
@@ -153,7 +150,7 @@ void twill__central_destroy(twill_pool *pool);
 int twill__central_push_external(twill_pool *pool, const twill__job *job, int64_t timeout_ns);
 void twill__central_push(twill_pool *pool, twill__task *t);
 bool twill__central_remove(twill_pool *pool, twill__task *t);
-twill__task *twill__central_pop(twill_pool *pool);
+twill__task *twill__central_pop(twill_pool *pool, bool newest);
 void twill__central_idle(twill__worker *w);
 void twill__central_wake_all(twill_pool *pool);
 bool twill__central_has_demand(twill_pool *pool);

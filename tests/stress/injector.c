@@ -36,7 +36,7 @@ static void *producer(void *arg)
         it->id = base + i;
         it->check = ~(base + i);
         twill__job job = {.arg = it};
-        while (!twill__injector_try_push(&q, &job))
+        while (twill__injector_try_push(&q, &job) != TWILL__INJ_PUSHED)
             sched_yield();
     }
     return NULL;
@@ -71,7 +71,7 @@ int main(int argc, char **argv)
     /* A full queue refuses: fill it single-threaded first. */
     twill__job j = {0};
     int accepted = 0;
-    while (twill__injector_try_push(&q, &j))
+    while (twill__injector_try_push(&q, &j) == TWILL__INJ_PUSHED)
         accepted++;
     while (twill__injector_try_pop(&q, &j))
         ;

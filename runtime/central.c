@@ -178,6 +178,21 @@ twill__task *twill__central_pop(twill_pool *pool, bool newest)
     return t;
 }
 
+twill__task *twill__central_pop_group(twill_pool *pool, const void *group)
+{
+    twill__central *c = pool->central;
+    if (group == NULL || atomic_load_explicit(&c->length, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    twill__task *t = c->tail;
+    while (t != NULL && !(t->job.kind == TWILL__JOB_GROUP && t->job.ctl == group))
+        t = t->prev;
+    if (t != NULL)
+        unlink_rec(c, t);
+    pthread_mutex_unlock(&c->lock);
+    return t;
+}
+
 bool twill__central_remove(twill_pool *pool, twill__task *t)
 {
     twill__central *c = pool->central;

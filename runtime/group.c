@@ -181,25 +181,31 @@ int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
     group *gr = as_group(g);
     twill__worker *w = twill__self_in(gr->pool);
     int64_t deadline = timeout_ns > 0 ? twill__now_ns() + timeout_ns : 0;
-    int misses = 0;
+    int misses = 0, rc = 0;
+    if (w != NULL)
+        w->waits++;
     while (!done(gr)) {
         int64_t left = -1;
         if (timeout_ns >= 0) {
             left = timeout_ns == 0 ? 0 : deadline - twill__now_ns();
-            if (left <= 0)
-                return ETIMEDOUT;
+            if (left <= 0) {
+                rc = ETIMEDOUT;
+                break;
+            }
         }
-        if (w != NULL && twill__help_once(w, -1)) {
+        if (w != NULL && twill__help_once(w, -1, gr)) {
             misses = 0;
             continue;
         }
-        if (w != NULL && ++misses < GROUP_SPINS)
+        if (w != NULL && ++misses < GROUP_SPINS && !twill__help_restricted(w))
             continue;
         misses = 0;
         int64_t cap = w != NULL ? GROUP_NAP_NS : -1;
         nap(gr, left < 0 ? cap : (cap < 0 || left < cap ? left : cap));
     }
-    return collect(gr);
+    if (w != NULL)
+        w->waits--;
+    return rc != 0 ? rc : collect(gr);
 }
 
 int twill_group_wait(twill_group *g)

@@ -32,15 +32,16 @@
 static int wait_stolen(twill__worker *w, twill__task *t)
 {
     int misses = 0;
+    w->waits++;
     /* acquire: pairs with the acq_rel exchange to DONE by b's runner, so
        its result (and everything b wrote) is visible. */
     while (atomic_load_explicit(&t->state, memory_order_acquire) != TWILL__JOIN_DONE) {
         /* relaxed: the thief id is only a hint for where to look first. */
-        if (twill__help_once(w, atomic_load_explicit(&t->thief, memory_order_relaxed))) {
+        if (twill__help_once(w, atomic_load_explicit(&t->thief, memory_order_relaxed), NULL)) {
             misses = 0;
             continue;
         }
-        if (++misses < TWILL__JOIN_SPINS)
+        if (++misses < TWILL__JOIN_SPINS && !twill__help_restricted(w))
             continue;
         uint32_t expected = TWILL__JOIN_PENDING;
         /* relaxed CAS: only announces that we sleep; the runner's exchange
@@ -53,6 +54,7 @@ static int wait_stolen(twill__worker *w, twill__task *t)
         }
         misses = 0;
     }
+    w->waits--;
     return t->result;
 }
 

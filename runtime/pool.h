@@ -51,6 +51,7 @@ typedef struct twill__worker {
     twill__event *work_ev;     /* the pool's work event; NULL: central scheduler */
     unsigned id;
     unsigned since_inject;     /* tasks run since the injector was last polled */
+    unsigned waits;            /* nested helping waits (join, group) on this stack */
     uint64_t rng;              /* victim randomisation */
     twill__task *free_list;    /* spare task records */
     uint16_t *victims;         /* nearest first; nworkers - 1 entries */
@@ -122,6 +123,19 @@ static inline void twill__push(twill__worker *w, twill__task *t)
     twill__push_slow(w, t);
 }
 
+/* Nested helping waits beyond which a waiter runs only work that its own
+   wait depends on: its own deque's tasks (all pushed by frames on its
+   stack), or on the central queue the tasks of the group it waits for
+   (found by a scan, so a restricted waiter naps instead of spinning).
+   Helping with arbitrary tasks nests their waits on our stack without
+   bound (2-worker nqueens on the central queue overflowed 8 MiB). */
+#define TWILL__HELP_DEPTH 32
+
+static inline bool twill__help_restricted(const twill__worker *w)
+{
+    return w->waits > TWILL__HELP_DEPTH;
+}
+
 /* Inside worker of `pool`? */
 static inline twill__worker *twill__self_in(const twill_pool *pool)
 {
@@ -137,7 +151,7 @@ int twill__push_job(twill__worker *w, const twill__job *job);
 void twill__run_job(twill__worker *w, const twill__job *job);
 void twill__run_record(twill__worker *w, twill__task *t);
 void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *job);
-bool twill__help_once(twill__worker *w, int prefer_victim);
+bool twill__help_once(twill__worker *w, int prefer_victim, const void *group);
 
 /* pool.c */
 size_t twill__pool_queued(twill_pool *pool);
@@ -151,6 +165,7 @@ int twill__central_push_external(twill_pool *pool, const twill__job *job, int64_
 void twill__central_push(twill_pool *pool, twill__task *t);
 bool twill__central_remove(twill_pool *pool, twill__task *t);
 twill__task *twill__central_pop(twill_pool *pool, bool newest);
+twill__task *twill__central_pop_group(twill_pool *pool, const void *group);
 void twill__central_idle(twill__worker *w);
 void twill__central_wake_all(twill_pool *pool);
 bool twill__central_has_demand(twill_pool *pool);

@@ -262,10 +262,18 @@ static void run_found(twill__worker *w, found *f)
         twill__run_job(w, &f->job);
 }
 
-bool twill__help_once(twill__worker *w, int prefer_victim)
+bool twill__help_once(twill__worker *w, int prefer_victim, const void *group)
 {
     found f;
-    if (!find_work(w, prefer_victim, true, &f))
+    bool got;
+    if (twill_likely(!twill__help_restricted(w))) {
+        got = find_work(w, prefer_victim, true, &f);
+    } else {
+        f.rec = w->work_ev != NULL ? twill__deque_take(&w->dq)
+                                   : twill__central_pop_group(w->pool, group);
+        got = f.rec != NULL;
+    }
+    if (!got)
         return false;
     run_found(w, &f);
     return true;

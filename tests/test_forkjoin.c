@@ -1539,6 +1539,21 @@ Test(nesting, nqueens_8_has_92_solutions_with_groups_and_with_joins, .timeout = 
     }
 }
 
+Test(nesting, helping_waits_keep_the_stack_bounded_on_a_large_group_tree, .timeout = 60)
+{
+    /* nqueens(11) with a group per placement: 166,926 tasks that each wait.
+       A waiter that helps with arbitrary tasks nests their waits on its
+       stack; on the central queue this overflowed the 8 MiB worker stack
+       (segfault) before helping was bounded. */
+    FOR_EACH_WORKER_COUNT(w) {
+        twill_pool *p = test_pool(w);
+        queens q = {.n = 11};
+        cr_assert_eq(twill_run(p, queens_group, &q), 0);
+        cr_assert_eq(q.solutions, 2680);
+        twill_pool_destroy(p);
+    }
+}
+
 typedef struct sort_job {
     int *a, *tmp;
     size_t n;

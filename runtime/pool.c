@@ -30,9 +30,15 @@
 /* Initial deque capacity: a fork-join recursion of depth 256 needs no
    growth; deeper ones grow once or twice. */
 #define TWILL__DEQUE_INITIAL 256
-/* Worker stack: 8 MiB, enough for a 10,000-deep join chain with room to
-   spare (a join frame is ~150 bytes); only touched pages are committed. */
+/* Worker stack: 8 MiB, enough for a 10,000-deep join or group chain with
+   room to spare (~300 bytes a level when optimised); only touched pages are
+   committed.  AddressSanitizer's redzones and unoptimised frames take
+   several times more, so its builds get four times the stack. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TWILL__WORKER_STACK ((size_t)32 << 20)
+#else
 #define TWILL__WORKER_STACK ((size_t)8 << 20)
+#endif
 
 /* ------------------------------------------------------------ config -- */
 

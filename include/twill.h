@@ -116,8 +116,9 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded);
 
 /*
  * Shut down with TWILL_DRAIN if still running, join every thread and free
- * everything.  NULL: no-op.  Must not be called from the pool's own workers
- * nor concurrently with any other use of the pool.
+ * everything.  NULL: no-op.  Called from one of the pool's own workers it
+ * does nothing (it cannot wait for itself; the pool stays valid).  Must not
+ * run concurrently with any other use of the pool.
  */
 void twill_pool_destroy(twill_pool *pool);
 
@@ -188,10 +189,12 @@ int twill_group_init(twill_group *g, twill_pool *pool);
 int twill_group_spawn(twill_group *g, twill_fn fn, void *arg);
 
 /*
- * Wait until every task of g is done.  On a worker it helps run tasks; on
- * other threads it sleeps.  Returns the first nonzero task code, else
- * ECANCELED if tasks were skipped by cancellation, else 0; EINVAL for a NULL
- * or uninitialised group.  Afterwards g is reset and reusable.
+ * Wait until every task of g is done.  On a worker of g's pool it helps run
+ * tasks; on other threads it sleeps.  Returns the first nonzero task code,
+ * else ECANCELED if tasks were skipped by cancellation, else 0; EINVAL for a
+ * NULL or uninitialised group.  Afterwards g is reset and reusable.  One
+ * waiting thread per group at a time; spawns may continue concurrently
+ * (tasks may spawn into their own group while it is waited on).
  */
 int twill_group_wait(twill_group *g);
 
@@ -249,9 +252,18 @@ twill_pool *twill_current_pool(void);
 /* --------------------------------------------------------------- stats -- */
 
 typedef struct twill_stats {
-    uint64_t tasks_run, tasks_failed, tasks_discarded;
-    uint64_t spawns, steals, steal_attempts, injected;
-    uint64_t parks, wakes, bind_failures;
+    uint64_t tasks_run;       /* tasks executed: submits, group tasks, the b half of
+                                 each join (inline or stolen), twill_run tasks */
+    uint64_t tasks_failed;    /* of those, how many returned nonzero */
+    uint64_t tasks_discarded; /* dropped unrun (cancel, cancelled group), hook called */
+    uint64_t spawns;          /* tasks pushed by workers (join halves, inside submits,
+                                 group spawns) */
+    uint64_t steals;          /* tasks taken from another worker's deque */
+    uint64_t steal_attempts;  /* steal tries on non-empty looking deques */
+    uint64_t injected;        /* tasks taken from the injector (outside submissions) */
+    uint64_t parks;           /* times a worker went to sleep */
+    uint64_t wakes;           /* times a sleeping worker woke up */
+    uint64_t bind_failures;   /* workers that could not be pinned (never fatal) */
 } twill_stats;
 
 /*

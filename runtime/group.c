@@ -124,12 +124,17 @@ int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
     twill__worker *w = twill__self_in(gr->pool);
     /* relaxed: counted before the task is published (the push releases). */
     atomic_fetch_add_explicit(&gr->pending, 1, memory_order_relaxed);
-    if (twill_group_cancelled(g)) {
+    /* acquire: pairs with the release store in cancel. */
+    if (twill_unlikely(atomic_load_explicit(&gr->cancelled, memory_order_acquire))) {
         twill__discard_job(gr->pool, w, &job); /* one clean-up path */
         return 0;
     }
-    int rc = twill__submit_job(gr->pool, &job, -1);
-    if (rc != 0)
+    int rc;
+    if (w != NULL) /* our own worker: straight to its queue, never blocks */
+        rc = twill__accepts_inside(gr->pool) != 0 ? ESHUTDOWN : twill__push_job(w, &job);
+    else
+        rc = twill__submit_job(gr->pool, &job, -1);
+    if (twill_unlikely(rc != 0))
         finish_one(gr); /* nothing was taken: undo the count */
     return rc;
 }

@@ -354,8 +354,8 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded)
 
 void twill_pool_destroy(twill_pool *pool)
 {
-    if (pool == NULL)
-        return;
+    if (pool == NULL || twill__self_in(pool) != NULL)
+        return; /* from its own worker: it cannot wait for itself */
     twill_pool_shutdown(pool, TWILL_DRAIN, NULL);
     free_pool(pool);
 }

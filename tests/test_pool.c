@@ -654,6 +654,21 @@ Test(shutdown, from_own_worker_returns_edeadlk, .timeout = 30)
     twill_pool_destroy(p);
 }
 
+static int destroy_own_pool(void *arg)
+{
+    (void)arg;
+    twill_pool_destroy(twill_current_pool()); /* must be a no-op */
+    return twill_current_pool() != NULL ? 0 : 1;
+}
+
+Test(shutdown, destroy_from_own_worker_does_nothing, .timeout = 30)
+{
+    twill_pool *p = test_pool(2);
+    cr_assert_eq(twill_run(p, destroy_own_pool, NULL), 0);
+    cr_assert_eq(twill_run(p, noop, NULL), 0, "the pool still works");
+    twill_pool_destroy(p);
+}
+
 Test(shutdown, rejects_null_pool_and_unknown_mode, .timeout = 30)
 {
     twill_pool *p = test_pool(1);

@@ -116,6 +116,11 @@ static inline void *twill__deque_take(twill__deque *d)
 {
     /* relaxed: bottom and buffer are written by this thread only. */
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
+    /* Empty for sure, without the fence: top only grows, so a stale top is
+       too small, never too large; if even it has caught up with bottom the
+       deque is empty.  relaxed: a fast exit, the full protocol follows. */
+    if (atomic_load_explicit(&d->top, memory_order_relaxed) > b)
+        return NULL;
     twill__deque_buf *a = atomic_load_explicit(&d->buffer, memory_order_relaxed);
     /* relaxed: the seq_cst fence below orders it. */
     atomic_store_explicit(&d->bottom, b, memory_order_relaxed);

@@ -86,13 +86,13 @@ static uint64_t rng_next(uint64_t *s)
 }
 
 /* Owner: in "wide" rounds it pushes bursts of up to 64 items, forcing growth
-   while thieves steal; in "narrow" rounds it keeps 0-3 items queued, so its
+   while thieves steal; in "narrow" rounds it keeps 0-2 items queued, so its
    takes keep racing the thieves for the last items (the case that needs the
    seq_cst fence in take). */
 static void owner(round_ctx *c, uint64_t seed, bool narrow)
 {
     long next = 0;
-    uint64_t burst_mod = narrow ? 3 : 64, pop_mod = narrow ? 4 : 48;
+    uint64_t burst_mod = narrow ? 2 : 64, pop_mod = narrow ? 3 : 48;
     /* Wide rounds open with 100 pushes in a row: the buffer must grow. */
     long burst = narrow ? 1 : 100;
     while (next < c->n) {

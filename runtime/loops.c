@@ -68,7 +68,7 @@ static bool demand(twill__worker *w)
         return false;
     if (w->pool->sched == TWILL_SCHED_CENTRAL)
         return twill__central_has_demand(w->pool);
-    return twill__deque_size_estimate(&w->dq) == 0;
+    return twill__own_empty(w);
 }
 
 static int run_range(void *arg);

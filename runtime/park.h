@@ -75,7 +75,8 @@ static inline void twill__event_notify(twill__event *ev)
 static inline void twill__event_spin_begin(twill__event *ev)
 {
     /* relaxed: producers only read it as a hint to skip a wake-up; a
-       spinner that stops always re-checks under the protocol (park.c). */
+       spinner that stops either found work and hands the search over, or
+       parks and re-checks under the protocol (park.c). */
     atomic_fetch_add_explicit(&ev->spinning, 1, memory_order_relaxed);
 }
 

@@ -44,10 +44,19 @@ typedef struct twill__counters {
                           atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + (n), \
                           memory_order_relaxed)
 
+/* Private stack: the newest tasks of a worker, invisible to thieves, so
+   that pushing and popping them needs no fence (see worker.c).  Power of
+   two; when full, the older half is published. */
+#define TWILL__PRIVATE_CAP 64
+
 typedef struct twill__worker {
-    twill__deque dq;           /* owner: push/take; others: steal */
+    twill__deque dq;           /* public tasks: owner push/take; others steal */
+    /* Written by thieves that found dq empty (set if clear), cleared by the
+       owner when it publishes; read by the owner on every push. */
+    alignas(TWILL_CACHE_LINE) _Atomic bool split_req;
     /* Written by the owner only. */
     alignas(TWILL_CACHE_LINE) struct twill_pool *pool;
+    uint32_t priv_lo, priv_hi; /* private tasks are priv[lo..hi), newest at hi-1 */
     twill__event *work_ev;     /* the pool's work event; NULL: central scheduler */
     unsigned id;
     unsigned since_inject;     /* tasks run since the injector was last polled */
@@ -57,6 +66,7 @@ typedef struct twill__worker {
     uint16_t *victims;         /* nearest first; nworkers - 1 entries */
     pthread_t thread;
     twill__counters stats;
+    twill__task *priv[TWILL__PRIVATE_CAP];
 } twill__worker;
 
 typedef struct twill__central twill__central;
@@ -110,9 +120,11 @@ static inline void twill__count_result(twill__worker *w, int rc)
 }
 
 void twill__push_slow(twill__worker *w, twill__task *t);
+void twill__publish(twill__worker *w);
 
-/* Owner only.  Make t available to thieves and wake a sleeper if any: on
-   the stealing scheduler a deque push and one load, no call. */
+/* Owner only.  Push t where thieves can take it at once (a deque push, and
+   a sleeper is woken if any): submits and spawns from a worker, which may
+   block on something their child does. */
 static inline void twill__push(twill__worker *w, twill__task *t)
 {
     TWILL__COUNT(w, spawns, 1);
@@ -121,6 +133,48 @@ static inline void twill__push(twill__worker *w, twill__task *t)
         return;
     }
     twill__push_slow(w, t);
+}
+
+/* Owner only.  Push the b half of a join: onto the private stack (a store
+   and an index, no fence), published to the deque when a thief asks, when a
+   worker sleeps, or when the stack is full (twill__publish).  Only join
+   halves are private: the joiner runs b itself after a at the latest, which
+   is all twill_join promises, so keeping b out of reach for a while can
+   cost parallelism but never progress. */
+static inline void twill__push_private(twill__worker *w, twill__task *t)
+{
+    if (twill_unlikely(w->work_ev == NULL)) {
+        twill__push(w, t);
+        return;
+    }
+    TWILL__COUNT(w, spawns, 1);
+    if (twill_unlikely(w->priv_hi - w->priv_lo == TWILL__PRIVATE_CAP))
+        twill__publish(w);
+    w->priv[w->priv_hi & (TWILL__PRIVATE_CAP - 1)] = t;
+    w->priv_hi++;
+    /* relaxed, both: hints that somebody wants work.  Publication itself is
+       ordered properly (a deque push, then the event protocol); a request
+       missed here is seen at the next push. */
+    if (twill_unlikely(atomic_load_explicit(&w->split_req, memory_order_relaxed) ||
+                       atomic_load_explicit(&w->work_ev->waiters, memory_order_relaxed) != 0))
+        twill__publish(w);
+}
+
+/* Owner only, stealing scheduler.  Pop the newest task of this worker:
+   private first (no fence), then the deque; NULL when both are empty. */
+static inline twill__task *twill__pop(twill__worker *w)
+{
+    if (twill_likely(w->priv_hi != w->priv_lo)) {
+        w->priv_hi--;
+        return w->priv[w->priv_hi & (TWILL__PRIVATE_CAP - 1)];
+    }
+    return twill__deque_take(&w->dq);
+}
+
+/* Owner only.  Has this worker no task of its own queued? */
+static inline bool twill__own_empty(twill__worker *w)
+{
+    return w->priv_hi == w->priv_lo && twill__deque_size_estimate(&w->dq) == 0;
 }
 
 /* Nested helping waits beyond which a waiter runs only work that its own

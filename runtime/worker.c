@@ -4,11 +4,13 @@
  * A worker looks for work in this order (stealing scheduler):
  *   1. every TWILL__INJECT_POLL tasks, the injector first, so a long stream
  *      of local work cannot starve outside submissions;
- *   2. its own deque, newest first (LIFO: the best cache locality and the
- *      O(depth) memory bound of fork-join);
+ *   2. its own tasks, newest first (LIFO: the best cache locality and the
+ *      O(depth) memory bound of fork-join): the private stack of join
+ *      halves, then its deque;
  *   3. the injector;
  *   4. its victims' deques, nearest first, oldest first (FIFO: the largest
- *      pieces of work), a lost race retried, never taken for "empty";
+ *      pieces of work), a lost race retried, never taken for "empty"; a
+ *      victim whose deque is empty is asked to publish private tasks;
  *   5. a short spin of the above, then parking (park.c).
  * Under the central scheduler steps 1-4 are one pop from the shared FIFO and
  * parking is its condition variable (central.c).
@@ -88,6 +90,27 @@ TWILL_COLD void twill__push_slow(twill__worker *w, twill__task *t)
         twill__central_push(w->pool, t);
     else
         twill__run_record(w, t);
+}
+
+/* Owner only.  Move the older half (at least one) of the private tasks to
+   the deque, oldest first, so the deque stays ordered oldest (top) to
+   newest (bottom) below every private task, then wake a sleeper if any.
+   Thieves ask for this by setting split_req when they find the deque
+   empty; this is Lace's split request (van Dijk and van de Pol 2014) on
+   top of an unmodified Chase-Lev deque.  The deque push's release fence
+   publishes each task; the event protocol (park.c) then orders the
+   wake-up check after it. */
+TWILL_COLD void twill__publish(twill__worker *w)
+{
+    /* relaxed: a request arriving after this clear is seen at a later push. */
+    atomic_store_explicit(&w->split_req, false, memory_order_relaxed);
+    uint32_t n = w->priv_hi - w->priv_lo, k = (n + 1) / 2;
+    for (uint32_t i = 0; i < k; i++) {
+        if (twill__deque_push(&w->dq, w->priv[w->priv_lo & (TWILL__PRIVATE_CAP - 1)]) != 0)
+            break; /* out of memory growing the deque: the task stays private */
+        w->priv_lo++;
+    }
+    twill__event_notify(w->work_ev);
 }
 
 /* Owner only.  Wrap a job in a record and push it.  Returns 0 or ENOMEM. */
@@ -200,8 +223,14 @@ static twill__task *steal_pass(twill__worker *w, int prefer_victim)
             if (v == (int)w->id)
                 continue;
             twill__worker *victim = &pool->workers[v];
-            if (twill__deque_size_estimate(&victim->dq) == 0)
+            if (twill__deque_size_estimate(&victim->dq) == 0) {
+                /* Nothing public: ask the victim to publish at its next
+                   push.  relaxed: a hint; set only if clear, so an idle
+                   thief does not keep invalidating the owner's line. */
+                if (!atomic_load_explicit(&victim->split_req, memory_order_relaxed))
+                    atomic_store_explicit(&victim->split_req, true, memory_order_relaxed);
                 continue;
+            }
             void *x;
             TWILL__COUNT(w, steal_attempts, 1);
             twill__steal_result r = twill__deque_steal(&victim->dq, &x);
@@ -246,7 +275,7 @@ static bool find_work(twill__worker *w, int prefer_victim, bool helping, found *
         if (pop_injector(w, &f->job))
             return true;
     }
-    f->rec = twill__deque_take(&w->dq);
+    f->rec = twill__pop(w);
     if (f->rec == NULL && pop_injector(w, &f->job))
         return true;
     if (f->rec == NULL)
@@ -269,8 +298,7 @@ bool twill__help_once(twill__worker *w, int prefer_victim, const void *group)
     if (twill_likely(!twill__help_restricted(w))) {
         got = find_work(w, prefer_victim, true, &f);
     } else {
-        f.rec = w->work_ev != NULL ? twill__deque_take(&w->dq)
-                                   : twill__central_pop_group(w->pool, group);
+        f.rec = w->work_ev != NULL ? twill__pop(w) : twill__central_pop_group(w->pool, group);
         got = f.rec != NULL;
     }
     if (!got)
@@ -347,8 +375,15 @@ static bool spin(twill__worker *w, found *f)
     }
     if (w->work_ev != NULL) {
         twill__event_spin_end(w->work_ev);
-        if (got)
+        if (got) {
+            /* StoreLoad between our spin_end and the hand-over's load of
+               waiters: in membarrier mode notify has only a compiler
+               barrier, and here the heavy side is a third thread (a late
+               sleeper), so on weakly ordered CPUs a hand-over could be
+               missed.  Once per idle-to-busy transition. */
+            atomic_thread_fence(memory_order_seq_cst);
             twill__event_notify(w->work_ev);
+        }
     }
     return got;
 }

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# check.sh -- model-check twill's parking protocol (park.pml) with spin.
+# check.sh -- model-check twill's idle protocol (spinning + parking,
+# park.pml) with spin.
 #
 # Runs two searches on the correct model and on each seeded-bug variant:
 #   safety    spin -a park.pml; cc -DSAFETY pan.c; ./pan        (assert !LOST)
 #   liveness  spin -DLIVENESS -a park.pml; cc pan.c; ./pan -a   (ltl drain)
-# and prints one line per search.  Exits 0 only if the correct model passes
-# both AND every bug variant is rejected by both, with the expected kind of
-# error (an assertion for safety, an acceptance cycle for liveness): a bug
-# variant that "fails" for some other reason (depth limit, out of memory,
-# invalid end state) does not count as caught.
+# at the default size (2 workers), plus, with 3 workers (a smaller
+# configuration, safety only: liveness there costs ~13 s), the correct model
+# and SLEPT_TAKES_DIRECTLY, which needs a third worker to go wrong (see
+# park.pml).  Prints one line per search.  Exits 0 only if the correct model
+# passes every search AND every bug variant is rejected by every search, with
+# the expected kind of error (an assertion for safety, an acceptance cycle
+# for liveness): a bug variant that "fails" for some other reason (depth
+# limit, out of memory, invalid end state) does not count as caught.
 #
 # Why liveness runs without -f (weak fairness): every run of the model is
 # finite (see park.pml), so a lost wake-up shows up as a terminal state with
@@ -20,8 +24,10 @@
 # Environment:
 #   SPIN         spin binary (default: spin)
 #   CC           C compiler for pan.c (default: cc)
-#   MODEL_FLAGS  extra -D flags for spin, e.g. "-DNP=2 -DK=2" (bigger; the
-#                default size keeps the whole script to a few seconds)
+#   MODEL_FLAGS  extra -D flags for spin for the 2-worker runs, e.g.
+#                "-DTRIES=2" (bigger; the default size keeps the whole script
+#                to about half a minute)
+#   MODEL3_FLAGS the -D flags of the 3-worker runs (default: $flags3 below)
 #   MODEL_KEEP   a directory: keep each rejected variant's trail and its
 #                replay (spin -t -p) there
 #   VERBOSE=1    print the tail of each replayed trail
@@ -30,9 +36,11 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 spin=${SPIN:-spin}
 cc=${CC:-cc}
-read -ra flags <<<"${MODEL_FLAGS:-}"   # a list of -D words
+read -ra flags2 <<<"${MODEL_FLAGS:-}"  # lists of -D words
+read -ra flags3 <<<"${MODEL3_FLAGS:--DNW=3 -DNP=1 -DK=3 -DSPAWN=0 -DSPURIOUS=0}"
 keep=${MODEL_KEEP:-}
-maxdepth=10000          # depth of the correct model is ~110; a hit means trouble
+maxdepth=10000          # the correct model's depth is ~160 (safety) and ~280
+                        # (liveness); a hit means trouble
 
 command -v "$spin" >/dev/null || { echo "model: spin not found ($spin)"; exit 2; }
 command -v "$cc" >/dev/null || { echo "model: C compiler not found ($cc)"; exit 2; }
@@ -43,15 +51,20 @@ trap 'rm -rf "$tmp"' EXIT
 
 now() { date +%s.%N; }
 
-# check VARIANT MODE: VARIANT is "correct" or a bug macro; MODE safety|liveness.
+# check VARIANT MODE WORKERS: VARIANT is "correct" or a bug macro; MODE
+# safety|liveness; WORKERS 2 (default size, MODEL_FLAGS) or 3 (MODEL3_FLAGS).
 # Prints one line; returns 0 if the outcome is the expected one.
 status=0
 check() {
-    local variant=$1 mode=$2 dir="$tmp/$1-$2" defs=() ccdefs=() panargs=()
-    local want err out t0 t1 rc opt=-O1
+    local variant=$1 mode=$2 nw=$3 dir="$tmp/$1-$2-$3" defs=() ccdefs=() panargs=()
+    local want err out t0 t1 rc opt=-O1 flags=()
+    if [ "$nw" = 3 ]; then flags=("${flags3[@]}"); else flags=("${flags2[@]}"); fi
     # -O0 for the bug variants: their searches stop early, and compiling
-    # pan.c costs more than searching.
-    [ "$variant" != correct ] && { defs+=("-D$variant"); opt=-O0; }
+    # pan.c costs more than searching.  -DREVERSE (pan tries the processes
+    # in the other order) only changes the search order; it reaches every
+    # counterexample here sooner (WOKEN_TAKES_DIRECTLY: 0.5 M states instead
+    # of 3 M).
+    [ "$variant" != correct ] && { defs+=("-D$variant"); opt="-O0 -DREVERSE"; }
     if [ "$mode" = safety ]; then
         ccdefs=(-DSAFETY); panargs=(); err='assertion violated'
     else
@@ -60,7 +73,7 @@ check() {
     mkdir -p "$dir" && cp "$here/park.pml" "$dir/" || return 1
     t0=$(now)
     out=$(cd "$dir" && "$spin" "${defs[@]}" "${flags[@]}" -a park.pml 2>&1 &&
-          "$cc" "$opt" -w "${ccdefs[@]}" -DMEMLIM=1024 -o pan pan.c 2>&1 &&
+          "$cc" $opt -w "${ccdefs[@]}" -DMEMLIM=1024 -o pan pan.c 2>&1 &&
           ./pan -m$maxdepth "${panargs[@]}" 2>&1)
     rc=$?
     t1=$(now)
@@ -82,9 +95,9 @@ check() {
                    sed 's/^pan:1: //; s/  *!(.*) / /; s/ (at depth \([0-9]*\))/ at depth \1/'))"
             want=yes
             if [ -n "$keep" ]; then
-                cp "$dir/park.pml.trail" "$keep/$variant-$mode.trail"
+                cp "$dir/park.pml.trail" "$keep/$variant-$mode-${nw}w.trail"
                 (cd "$dir" && "$spin" "${defs[@]}" "${flags[@]}" -t -p -g park.pml) \
-                    >"$keep/$variant-$mode.replay" 2>&1
+                    >"$keep/$variant-$mode-${nw}w.replay" 2>&1
             fi
             if [ "${VERBOSE:-0}" = 1 ]; then
                 (cd "$dir" && "$spin" "${defs[@]}" "${flags[@]}" -t -p -g park.pml) 2>&1 |
@@ -96,8 +109,8 @@ check() {
             what="WRONG ERROR: $(grep -m1 '^pan:1:' <<<"$out")"; want=no
         fi
     fi
-    printf '%-4s  %-17s %-8s  %s  [%s states, %ss]\n' \
-        "$([ $want = yes ] && echo ok || echo FAIL)" "$variant" "$mode" \
+    printf '%-4s  %-23s %-8s %sw  %s  [%s states, %ss]\n' \
+        "$([ $want = yes ] && echo ok || echo FAIL)" "$variant" "$mode" "$nw" \
         "$what" "${states:-?}" "$secs"
     if [ $want != yes ]; then
         grep -E 'error|Error|pan:' <<<"$out" | head -5 | sed 's/^/    /'
@@ -105,11 +118,15 @@ check() {
     fi
 }
 
-echo "model: park.pml with spin $("$spin" -V | awk '{print $3}')${MODEL_FLAGS:+, $MODEL_FLAGS}"
-for variant in correct NO_RECHECK LATE_PUBLISH KEY_AFTER_RECHECK NO_EPOCH_BUMP; do
+echo "model: park.pml with spin $("$spin" -V | awk '{print $3}')${MODEL_FLAGS:+, $MODEL_FLAGS}; 3 workers: ${flags3[*]}"
+for variant in correct NO_RECHECK LATE_PUBLISH KEY_AFTER_RECHECK NO_EPOCH_BUMP \
+               NO_HANDOVER SPIN_END_AFTER_ANNOUNCE WOKEN_TAKES_DIRECTLY; do
     for mode in safety liveness; do
-        check "$variant" "$mode"
+        check "$variant" "$mode" 2
     done
+done
+for variant in correct SLEPT_TAKES_DIRECTLY; do
+    check "$variant" safety 3
 done
 if [ $status = 0 ]; then
     echo "model: PASS (correct protocol verified; every seeded bug rejected)"

@@ -1,53 +1,90 @@
 /*
- * park.pml -- Promela model of twill's parking protocol (runtime/park.c,
- * runtime/park.h: twill__event_prepare / _cancel / _wait / _notify / _wake,
- * and park() / work_visible() in runtime/worker.c), checked by spin through
- * tests/model/check.sh.  Keep it in step with those files.
+ * park.pml -- Promela model of twill's idle protocol: parking (runtime/park.c,
+ * runtime/park.h: twill__event_prepare / _cancel / _wait / _notify / _wake /
+ * _spin_begin / _spin_end) and the worker loop around it (runtime/worker.c:
+ * twill__worker_main, find_work, go_idle, spin, park, work_visible), checked
+ * by spin through tests/model/check.sh.  Keep it in step with those files.
  *
- * THE PROTOCOL (an event count on one futex word)
+ * THE PROTOCOL (an event count on one futex word, plus a spinner count)
  *
- *   Shared per pool: `sleepers` (workers that announced they are going idle;
- *   `waiters` in park.h), `epoch` (the 32-bit futex word), the work queues
- *   (one Chase-Lev deque per worker plus the injector).
+ *   Shared per pool: `waiters` (workers that announced they are going to
+ *   sleep), `spinning` (idle workers looking for work without sleeping),
+ *   `epoch` (the 32-bit futex word), the work queues (one Chase-Lev deque
+ *   per worker plus the injector).
  *
- *   Worker, when it finds no work (park() in worker.c):
- *     1. sleepers++                       (seq_cst RMW: the announce)
- *     2. key = epoch                      (acquire, after the announce)
- *     3. full barrier                     (membarrier() and/or seq_cst fence)
- *        -- steps 1-3 are twill__event_prepare --
- *     4. re-check every queue (work_visible); if one has an item:
- *        sleepers-- (twill__event_cancel), go take it
- *     5. futex_wait(&epoch, key)          (blocks only if epoch == key)
- *     6. sleepers--, back to the loop     (5-6: twill__event_wait)
- *   Producer (outside submitter -> injector, or a worker -> its own deque;
- *   twill__event_notify after the push):
- *     1. publish the item
- *     2. full barrier                     (seq_cst fence, or compiler barrier
- *                                          when the sleeper uses membarrier)
- *     3. if sleepers > 0: epoch++; futex_wake(&epoch, 1)
- *                                         (twill__event_wake)
+ *   notify (twill__event_notify), after a producer published an item:
+ *     full barrier (seq_cst fence, or a compiler barrier when the sleeper
+ *     uses membarrier); if (waiters != 0 && spinning == 0)
+ *     { epoch++; futex_wake(&epoch, 1) }             (twill__event_wake)
+ *
+ *   Busy worker (twill__worker_main): take work directly (find_work: own
+ *     deque, injector, steal), without touching `spinning`; run it (it may
+ *     push to its own deque and notify); repeat.  Found nothing: go idle.
+ *   Idle worker (go_idle: spin, park, spin, park, ... until spin finds work):
+ *     spin():  spinning++                         (twill__event_spin_begin)
+ *              up to TWILL__SPIN_ROUNDS take attempts (find_work)
+ *              spinning--                 (seq_cst; twill__event_spin_end)
+ *              found work: notify once more -- the HAND-OVER: if this was
+ *              the last spinner, a sleeper takes over the search -- and run
+ *              it (back to the busy loop).  Found nothing: park().
+ *     park():  1. waiters++               (seq_cst RMW: the announce)
+ *              2. key = epoch             (acquire, after the announce)
+ *              3. full barrier            (membarrier() and/or seq_cst fence)
+ *                 -- steps 1-3 are twill__event_prepare --
+ *              4. re-check every queue (work_visible); if one has an item:
+ *                 waiters-- (twill__event_cancel), return
+ *              5. futex_wait(&epoch, key) (blocks only if epoch == key)
+ *              6. waiters--, return       (5-6: twill__event_wait)
+ *              Either way go_idle SPINS again: a woken worker never takes
+ *              work outside spin(), so it is counted in `spinning` while it
+ *              searches and hands over when it finds something.
  *   The same event count guards injector space (space_ev: submitters sleep,
- *   injector pops notify); that use has the same shape and is not modelled
- *   separately.
+ *   injector pops notify; nobody spins there); that use has the same shape
+ *   and is not modelled separately.
  *
- *   Why no wake-up is lost: worker (sleepers++ ; barrier ; load queues) and
- *   producer (store item ; barrier ; load sleepers) are the two halves of a
- *   Dekker handshake, so at least one side sees the other.  If the worker's
- *   re-check misses the item, the producer sees sleepers > 0 and bumps the
- *   epoch; the bump happens after the worker took its key (the key was read
- *   before the re-check), so either futex_wait sees epoch != key and returns
- *   at once, or the worker is already queued on the futex and the wake that
- *   follows the bump finds it.
+ *   Why no wake-up is lost.  (a) Worker (waiters++ ; barrier ; load queues)
+ *   and producer (store item ; barrier ; load waiters) are the two halves of
+ *   a Dekker handshake, so at least one side sees the other.  If the re-check
+ *   misses the item, the producer sees waiters > 0 and, unless someone
+ *   spins, bumps the epoch; the bump comes after the worker took its key
+ *   (read before the re-check), so either futex_wait sees epoch != key and
+ *   returns at once, or the worker is already queued and the wake finds it.
+ *   (b) A producer that skips the wake because spinning > 0 published before
+ *   reading a spinner S still counted.  S decrements `spinning` BEFORE its
+ *   announce, so if S finds nothing, its park re-check (after the announce)
+ *   sees the item.  If S finds work (perhaps another item), S's hand-over
+ *   notify is a producer in (a)'s sense: it wakes a sleeper, or the other
+ *   spinners take the duty over (recursively), or a worker that announces
+ *   later re-checks and sees the item.  (c) A woken worker is a spinner
+ *   again, so the chain continues: every item skipped on S's behalf is
+ *   either taken by a spinner, seen by a re-check, or followed by a wake-up.
  *
  * WHAT IS MODELLED
- *   - NW = 2 workers, NP outside producers pushing K items each into the
- *     injector, and workers that may spawn (push to their own deque, going
- *     through the same producer path) up to SPAWN times in total.
+ *   - NW workers (2, or 3 for SLEPT_TAKES_DIRECTLY below), NP outside
+ *     producers pushing K items each into the injector, and running tasks
+ *     that may spawn (push to their worker's deque, then notify) up to
+ *     SPAWN times in total.
  *   - The queues as counters q[0..NW-1] (deques) and q[NW] (injector).  A
  *     take removes one item from any non-empty queue (own deque, injector or
  *     a steal -- the order does not matter to this property, so spin tries
  *     every choice).  The re-check of step 4 reads the queues ONE AT A TIME,
  *     as the real code does, so a push may land behind the scan.
+ *   - The busy loop (direct takes) and the idle loop (spin, then park, then
+ *     spin again) as separate code paths, as in worker.c.  A spin phase is
+ *     TRIES take attempts (TWILL__SPIN_ROUNDS in the code; 1 by default:
+ *     the windows that matter -- a push between spin_begin and an attempt,
+ *     or between the last attempt and spin_end -- exist with one attempt,
+ *     and -DTRIES=2 passes too).
+ *   - notify's two loads (waiters, then spinning) as two steps, in the
+ *     code's order.
+ *   - Tasks that never return: a running task may block for good (HANGS of
+ *     them in total, at most NW-1 so that one worker stays free).  In the
+ *     runtime a task may wait for another queued task (a latch, a blocking
+ *     call); more generally a busy worker may stay busy arbitrarily long.
+ *     Without this, a skipped wake-up would only delay an item until the
+ *     busy worker came back for it, and the bugs that spinning makes
+ *     possible (an item queued while a worker sleeps and the others are
+ *     busy) would be invisible.
  *   - futex_wait as one atomic step "if epoch == key, join the blocked set,
  *     else return" (the kernel compares and enqueues under the futex bucket
  *     lock, which futex_wake also takes), then a wait until removed from the
@@ -63,61 +100,110 @@
  *   - Memory model: spin explores sequentially consistent interleavings.
  *     That is a fair model of the code only because every access that the
  *     argument above relies on is ordered by a full barrier on both sides of
- *     the Dekker pair (seq_cst fences, or membarrier() on the sleeper side
- *     which turns the producer's compiler barrier into a full one for this
- *     purpose).  The model cannot find bugs from a MISSING barrier; the
- *     stress test and review must cover that.  (Variant LATE_PUBLISH below
- *     shows what a producer whose load of sleepers moves above its publish
- *     -- exactly what a missing StoreLoad barrier permits -- does.)
- *   - The brief spin-then-sleep phase: spinning is just more take attempts
- *     at the top of the loop, which the model already has.
+ *     each Dekker pair: (item store | waiters load) against (waiters store |
+ *     queue loads), and, for the hand-over, (spinning decrement | waiters
+ *     load) against the same sleeper side.  The model cannot find bugs from
+ *     a MISSING barrier; the stress test and review must cover that.
+ *     (Variant LATE_PUBLISH below shows what a producer whose loads move
+ *     above its publish -- exactly what a missing StoreLoad barrier
+ *     permits -- does.)
+ *   - Inside a spin phase: cpu_relax/sched_yield, and the notify that a
+ *     steal leaving work behind issues (a spinner counts itself in
+ *     `spinning`, so that notify never wakes anyone; a busy worker's only
+ *     adds wake-ups).
  *   - Task bodies, stealing details (ABA, the deque's own races: tested
  *     separately), shutdown and termination detection (park()'s
- *     closing/stopped branch), timeouts on the wait, stats, and the extra
- *     notify after a steal that leaves work behind (it only adds wake-ups).
+ *     closing/stopped branch), timeouts on the wait, stats, the central
+ *     scheduler (no event count), helping waits (a busy worker's direct
+ *     takes, which the busy loop covers).
  *   - twill__event_wait's user-space pre-check (epoch == key before the
  *     system call): it only skips a futex_wait that would return at once.
  *   - A take or re-check that misreads a deque while its owner is mid-take
- *     (size_estimate is a hint): the item is then held by an awake worker,
- *     which the model's atomic take already covers.
+ *     (size_estimate is a hint), or a find_work that gives up after lost
+ *     steal races: the item is then held by an awake worker, or the park
+ *     re-check that follows sees it; the model's atomic take covers both.
  *   - Epoch wrap-around: the model's epoch never wraps (at most NP*K+SPAWN
- *     bumps).  In the code a waiter would need to miss exactly 2^32 bumps
- *     between reading its key and entering futex_wait to be fooled.
+ *     bumps plus one per hand-over).  In the code a waiter would need to miss
+ *     exactly 2^32 bumps between reading its key and entering futex_wait.
  *
- * THE PROPERTY: no lost wake-up.
- *   LOST := every worker is blocked in futex_wait, every outside producer has
- *           finished (its wake, if any, included), and an item is still queued.
+ * THE PROPERTY: no lost wake-up -- no item stays queued while a worker
+ * sleeps and every other worker is busy for good.
+ *   LOST := every worker is blocked in futex_wait or running a task that
+ *           never returns (at least one is blocked: HANGS < NW), every
+ *           outside producer has finished (its notify included), and an item
+ *           is still queued.
  *   Nothing can leave that state except a spurious wake-up, which the
  *   protocol must not need, so LOST is the lost wake-up itself.
  *   Checked two ways (check.sh runs both):
- *     safety:   a monitor asserts !LOST in every reachable state
- *               (spin -a park.pml; cc -DSAFETY pan.c; ./pan);
+ *     safety:   assert(!LOST) right after every step that can make LOST true
+ *               (a worker blocking, a task hanging, the last producer
+ *               finishing -- a push cannot: its producer is still running),
+ *               so LOST is checked in every reachable state without a
+ *               monitor process (spin -a park.pml; cc -DSAFETY pan.c; ./pan);
  *     liveness: ltl `drain`: <>[] (pending == 0) -- every run eventually
- *               empties all queues for good
- *               (spin -DLIVENESS -a park.pml; cc pan.c; ./pan -a).
+ *               empties all queues for good; HANGS < NW leaves one worker
+ *               to do it (spin -DLIVENESS -a park.pml; cc pan.c; ./pan -a).
  *   The liveness search runs WITHOUT weak fairness (-f), on purpose.  Every
  *   run of this model is finite: an idle round ends blocked unless the epoch
  *   moved after the key was read or a spurious wake-up came, and both are
- *   bounded.  So a lost wake-up is a terminal state with work queued, which
- *   pan reports as an acceptance cycle by stuttering that state; spin 6.5.2's
- *   -f construction does not report such a stutter (every bug variant then
- *   "passes").  Passing without -f is the stronger result anyway: it holds
- *   even for unfair schedules.
+ *   bounded; spawns and hangs are bounded too.  So a lost wake-up is a
+ *   terminal state with work queued, which pan reports as an acceptance
+ *   cycle by stuttering that state; spin 6.5.2's -f construction does not
+ *   report such a stutter (every bug variant then "passes").  Passing
+ *   without -f is the stronger result anyway: it holds even for unfair
+ *   schedules.
  *
- * SIZE: NP, K, SPAWN, SPURIOUS can be overridden with -D.  The defaults (2
- *   producers x 1 item + 1 spawn, 1 spurious wake-up) give ~1 M states for
- *   safety and ~0.6 M for liveness, a few seconds each; -DNP=2 -DK=2 passes
- *   too (~10 M / ~7 M states, 10-20 s, 0.5-0.9 GB) but is too big for CI.
+ * SIZE: NW, NP, K, SPAWN, SPURIOUS, TRIES, HANGS can be overridden with -D.
+ *   Default (NW=2, 2 producers x 1 item + 1 spawn, 1 spurious wake-up,
+ *   1 hang): ~2.6 M states for safety, ~3.8 M for liveness (2-8 s each).
+ *   Three workers (check.sh: -DNW=3 -DNP=1 -DK=3 -DSPAWN=0 -DSPURIOUS=0,
+ *   2 hangs): ~4.4 M states for safety; liveness passes too (~6.4 M, ~13 s),
+ *   too slow to run every time.  With SPAWN=0 the deques stay empty and the
+ *   model leaves their reads out (exact).
  *
  * SEEDED BUGS (spin must reject each; select with -D):
  *   NO_RECHECK        the worker skips step 4 and sleeps at once.
- *   LATE_PUBLISH      the producer reads sleepers BEFORE publishing the item.
+ *   LATE_PUBLISH      the producer reads waiters/spinning BEFORE publishing.
  *   KEY_AFTER_RECHECK the worker reads its key after the re-check (what a
  *                     relaxed key load placed after the fence could become
  *                     on a weakly ordered CPU).
  *   NO_EPOCH_BUMP     the producer wakes without advancing the epoch.
+ *   NO_HANDOVER       a spinner that finds work does not notify: W1 sleeps,
+ *                     W0 spins, two items are pushed (both wakes skipped),
+ *                     W0 takes one and its task never returns.  (A push
+ *                     between the spinner's successful take and its
+ *                     spin_end is skipped too: the hand-over covers it.)
+ *   SPIN_END_AFTER_ANNOUNCE
+ *                     the spinner decrements `spinning` only after its
+ *                     announce and re-check: a push after the re-check sees
+ *                     waiters > 0 but spinning > 0, skips, and the spinner
+ *                     then sleeps on an unchanged epoch.
+ *   WOKEN_TAKES_DIRECTLY
+ *                     after park() returns (woken, or the re-check found
+ *                     work), the worker goes back to the busy loop and takes
+ *                     work directly instead of spinning, so it never hands
+ *                     over.  Two workers suffice through the re-check path:
+ *                     W1 sleeps, W0 spins, two items are pushed (skipped),
+ *                     W0's re-check sees them, W0 takes one directly and
+ *                     hangs, W1 sleeps on.
+ *   SLEPT_TAKES_DIRECTLY
+ *                     the same, but only after futex_wait (a re-check hit
+ *                     still spins): the bug as once implemented, which a
+ *                     Criterion test caught.  It needs THREE workers (check.sh
+ *                     runs it with NW=3, 3 items): a skipped wake-up is
+ *                     covered by one hand-over, which wakes one sleeper; with
+ *                     two workers that sleeper is the only other worker, and
+ *                     taking one item directly is all it could do anyway.
+ *                     With three: W1 and W2 sleep, W0 spins, items are pushed
+ *                     while it spins (their wakes skipped); W0 takes one and
+ *                     hands over to W1; W1 takes a second directly, with no
+ *                     hand-over; both tasks hang and W2 sleeps next to the
+ *                     third item.
  */
 
+#ifndef NW
+#define NW 2            /* workers: 2 or 3 */
+#endif
 #ifndef NP
 #define NP 2            /* outside producers */
 #endif
@@ -130,112 +216,215 @@
 #ifndef SPURIOUS
 #define SPURIOUS 1      /* spurious futex wake-ups, in total */
 #endif
+#ifndef TRIES
+#define TRIES 1         /* take attempts per spin phase (TWILL__SPIN_ROUNDS) */
+#endif
+#ifndef HANGS
+#define HANGS (NW - 1)  /* tasks that never return, in total */
+#endif
 
-#define NW 2            /* workers; PENDING and ALLBLOCKED assume 2 */
+#if NW != 2 && NW != 3
+#error "NW must be 2 or 3"
+#endif
+#if HANGS >= NW
+#error "HANGS must leave one worker free (HANGS <= NW - 1)"
+#endif
+
 #define INJ NW          /* index of the injector in q[] */
 
 byte q[NW + 1];         /* items in each worker's deque, then the injector */
-byte sleepers;          /* announced idle workers */
+byte waiters;           /* announced sleepers (twill__event.waiters) */
+byte spinning;          /* spinning workers (twill__event.spinning) */
 byte epoch;             /* the futex word (never wraps here, see above) */
 bool blocked[NW];       /* the futex's wait queue: who sleeps on &epoch */
+bool hung[NW];          /* running a task that never returns */
 byte pdone;             /* outside producers that have finished */
 byte spawns = SPAWN;    /* remaining worker-side pushes */
 byte spur = SPURIOUS;   /* remaining spurious wake-ups */
+byte hangs = HANGS;     /* remaining never-returning tasks */
 
-#define PENDING    (q[0] + q[1] + q[2])
-#define ALLBLOCKED (blocked[0] && blocked[1])
-#define LOST       (ALLBLOCKED && pdone == NP && PENDING > 0)
+#define STUCK(w) (blocked[w] || hung[w])
+#if NW == 2
+#define PENDING  (q[0] + q[1] + q[2])
+#define ALLSTUCK (STUCK(0) && STUCK(1))
+#else
+#define PENDING  (q[0] + q[1] + q[2] + q[3])
+#define ALLSTUCK (STUCK(0) && STUCK(1) && STUCK(2))
+#endif
+/* HANGS < NW, so in ALLSTUCK at least one worker sleeps in futex_wait. */
+#define LOST     (ALLSTUCK && pdone == NP && PENDING > 0)
+#ifndef LIVENESS
+#define CHECK    assert(!LOST)
+#else
+#define CHECK    skip
+#endif
 
 /* futex_wake(&epoch, 1): atomically remove at most one thread from the wait
-   queue; when both are blocked spin tries either. */
+   queue, any one of those blocked. */
 inline futex_wake1()
 {
     atomic {
         if
         :: blocked[0] -> blocked[0] = false
         :: blocked[1] -> blocked[1] = false
+#if NW > 2
+        :: blocked[2] -> blocked[2] = false
+#endif
         :: else -> skip
         fi
     }
 }
 
-/* The producer path (twill__event_notify after a push), for queue qi.
-   Reading sleepers and branching on the value is one step: the branch is
-   local, and merging it keeps the state space small.  A local that is dead
-   is reset to 0 in the same step for the same reason. */
+/* twill__event_notify: (full barrier, implicit under SC) then
+   if (waiters != 0 && spinning == 0) { epoch++; futex_wake(1) }.
+   The two loads are two steps, in the code's order. */
+inline notify()
+{
+    if
+    :: waiters > 0 ->
+        if
+        :: spinning == 0 ->
+#ifndef NO_EPOCH_BUMP
+            epoch++;    /* invalidate every key taken so far ... */
+#endif
+            futex_wake1()   /* ... then wake one thread already queued */
+        :: else         /* a spinner will find the work */
+        fi
+    :: else             /* fast path: no system call */
+    fi
+}
+
+/* The producer path (a push, then twill__event_notify), for queue qi. */
 inline produce(qi)
 {
 #ifdef LATE_PUBLISH
-    /* BUG: the load of sleepers is done before the item is visible (what a
-       missing StoreLoad barrier lets the hardware do). */
-    s = sleepers;
+    /* BUG: the loads of waiters and spinning are done before the item is
+       visible (what a missing StoreLoad barrier lets the hardware do). */
+    s = (waiters > 0 && spinning == 0);
     q[qi]++;
     if
-    :: s > 0 -> s = 0; epoch++; futex_wake1()
+    :: s -> s = 0; epoch++; futex_wake1()
     :: else
     fi
 #else
     q[qi]++;            /* 1. publish */
-                        /* 2. full barrier: implicit, the model is SC */
-    if                  /* 3. read sleepers */
-    :: sleepers > 0 ->
-#ifndef NO_EPOCH_BUMP
-        epoch++;        /* invalidate every key taken so far ... */
-#endif
-        futex_wake1()   /* ... then wake one thread already queued */
-    :: else             /* fast path: no system call */
-    fi
+    notify()            /* 2.-3. barrier, load waiters and spinning */
 #endif
 }
 
+/* One take attempt (find_work): remove one item from any non-empty queue,
+   atomically (own deque, injector or a steal: spin tries every choice), and
+   go to OK; if every queue is empty, go to NO.  Deques fill only by a
+   spawn, so with SPAWN == 0 they stay empty and are left out of the takes
+   and the re-check (an exact reduction). */
+#if SPAWN == 0
+#define TAKE(OK, NO) \
+    if \
+    :: atomic { q[INJ] > 0 -> q[INJ]-- }; goto OK \
+    :: else -> goto NO \
+    fi
+#elif NW == 2
+#define TAKE(OK, NO) \
+    if \
+    :: atomic { q[0] > 0 -> q[0]-- }; goto OK \
+    :: atomic { q[1] > 0 -> q[1]-- }; goto OK \
+    :: atomic { q[INJ] > 0 -> q[INJ]-- }; goto OK \
+    :: else -> goto NO \
+    fi
+#else
+#define TAKE(OK, NO) \
+    if \
+    :: atomic { q[0] > 0 -> q[0]-- }; goto OK \
+    :: atomic { q[1] > 0 -> q[1]-- }; goto OK \
+    :: atomic { q[2] > 0 -> q[2]-- }; goto OK \
+    :: atomic { q[INJ] > 0 -> q[INJ]-- }; goto OK \
+    :: else -> goto NO \
+    fi
+#endif
+
+/* One step of the re-check (work_visible): read queue j, go to cancel if it
+   holds an item. */
+#define RECHECK(j) \
+    if \
+    :: q[j] > 0 -> goto cancel \
+    :: else \
+    fi
+
+/* Where park() returns to: go_idle spins again, after a wake-up (AFTER_WAIT)
+   and after a re-check that found work (AFTER_CANCEL) alike. */
+#if defined(WOKEN_TAKES_DIRECTLY) || defined(SLEPT_TAKES_DIRECTLY)
+#define AFTER_WAIT   busy       /* BUG: back to find_work, not a spinner */
+#else
+#define AFTER_WAIT   spin
+#endif
+#ifdef WOKEN_TAKES_DIRECTLY
+#define AFTER_CANCEL busy       /* BUG: likewise */
+#else
+#define AFTER_CANCEL spin
+#endif
+
 active [NW] proctype worker()
 {
-    byte me = _pid;     /* workers are started first: _pid 0 and 1 */
+    byte me = _pid;     /* workers are started first: _pid 0 .. NW-1 */
     byte key;
+    byte tries;         /* take attempts left in this spin phase */
 #ifdef LATE_PUBLISH
     byte s;
 #endif
 
-loop:
-    /* Try to take an item: own deque, injector, or steal -- any non-empty
-       queue, atomically (the deque's own correctness is tested elsewhere). */
-    if
-    :: atomic { q[0] > 0 -> q[0]-- }; goto running
-    :: atomic { q[1] > 0 -> q[1]-- }; goto running
-    :: atomic { q[INJ] > 0 -> q[INJ]-- }; goto running
-    :: else -> goto idle
-    fi;
+busy:
+    /* twill__worker_main: a worker that is not idle takes work directly,
+       without counting itself as spinning. */
+    TAKE(running, spin);
 
 running:
-    /* Running a task may spawn one (push to this worker's deque). */
+    /* Running a task may spawn one (push to this worker's deque) ... */
     if
     :: atomic { spawns > 0 -> spawns-- }; produce(me)
     :: skip
     fi;
-    goto loop;
+    /* ... and may never return (it waits for something else to run). */
+    if
+    :: atomic { hangs > 0 -> hangs--; hung[me] = true; CHECK };
+end_hung:
+        false
+    :: goto busy
+    fi;
 
-idle:
-    sleepers++;                         /* 1. announce */
+spin:
+    /* go_idle -> spin(): twill__event_spin_begin, then up to TRIES take
+       attempts, then twill__event_spin_end. */
+    atomic { spinning++; tries = TRIES };
+attempt:
+    TAKE(found, missed);
+missed:
+    if
+    :: tries > 1 -> tries--; goto attempt
+    :: else -> tries = 0
+    fi;
+#ifndef SPIN_END_AFTER_ANNOUNCE
+    spinning--;                         /* spin_end, before the announce */
+#endif
+    /* park(): the announce/re-check/sleep protocol. */
+    waiters++;                          /* 1. announce */
 #ifndef KEY_AFTER_RECHECK
     key = epoch;                        /* 2. key, after the announce */
 #endif
                                         /* 3. full barrier: implicit (SC) */
 #ifndef NO_RECHECK
-    /* 4. re-check (work_visible in worker.c): one queue at a time, in the
-       code's order -- injector, then every deque -- unrolled for NW = 2; on
-       a hit, cancel and go take it */
-    if
-    :: q[INJ] > 0 -> goto cancel
-    :: else
-    fi;
-    if
-    :: q[0] > 0 -> goto cancel
-    :: else
-    fi;
-    if
-    :: q[1] > 0 -> goto cancel
-    :: else
-    fi;
+    /* 4. re-check, one queue at a time in the code's order: the injector,
+       then every deque; on a hit, cancel */
+    RECHECK(INJ);
+#if SPAWN > 0
+    RECHECK(0);
+    RECHECK(1);
+#if NW > 2
+    RECHECK(2);
+#endif
+#endif
+#endif
+#ifdef SPIN_END_AFTER_ANNOUNCE
+    spinning--;                         /* BUG: spin_end after the re-check */
 #endif
 #ifdef KEY_AFTER_RECHECK
     key = epoch;                        /* BUG: a bump between the re-check
@@ -244,7 +433,7 @@ idle:
     /* 5. futex_wait(&epoch, key) */
     atomic {
         if
-        :: epoch == key -> blocked[me] = true
+        :: epoch == key -> blocked[me] = true; CHECK
         :: else -> skip                 /* EAGAIN: the epoch moved */
         fi
     }
@@ -255,11 +444,23 @@ end_wait:                               /* sleeping forever with nothing
     :: atomic { blocked[me] && spur > 0 -> spur--; blocked[me] = false }
                                         /* spurious wake-up */
     fi;
-    atomic { sleepers--; key = 0 };     /* 6. retract */
-    goto loop;
+    atomic { waiters--; key = 0 };      /* 6. retract */
+    goto AFTER_WAIT;
+
 cancel:
-    atomic { sleepers--; key = 0 };     /* 4. (hit) retract */
-    goto loop
+    atomic { waiters--; key = 0 };      /* 4. (hit) retract */
+#ifdef SPIN_END_AFTER_ANNOUNCE
+    spinning--;
+#endif
+    goto AFTER_CANCEL;
+
+found:
+    atomic { spinning--; tries = 0 };   /* spin_end */
+#ifndef NO_HANDOVER
+    notify();                           /* hand-over: if this was the last
+                                           spinner, wake a sleeper */
+#endif
+    goto running
 }
 
 active [NP] proctype producer()
@@ -272,19 +473,9 @@ active [NP] proctype producer()
     :: atomic { n < K -> n++ }; produce(INJ)
     :: else -> break
     od;
-    pdone++
+    atomic { pdone++; CHECK }
 }
 
-#ifndef LIVENESS
-/* Safety: the lost-wake-up state is unreachable.  This process can take its
-   single step in any reachable state, so the assertion is checked in all. */
-active proctype monitor()
-{
-    assert(!LOST)
-}
-#else
-/* Liveness: every run eventually empties the queues for good.  All runs are
-   finite here (each idle round needs a fresh epoch bump or a spurious wake,
-   and both are bounded), so a violation is a run that stops with work left. */
-ltl drain { <> [] (q[0] + q[1] + q[2] == 0) }
+#ifdef LIVENESS
+ltl drain { <> [] (PENDING == 0) }
 #endif

@@ -157,7 +157,9 @@ int twill_run(twill_pool *pool, twill_fn fn, void *arg);
  * done.  Both always run, even if a fails.  Returns a's code if nonzero, else
  * b's; EINVAL if a or b is NULL (neither runs).  Inside a worker b is
  * offered to thieves while a runs (no allocation, lock or system call when b
- * is not stolen).  Outside any worker: runs a then b serially.
+ * is not stolen); b never starts before a unless a thief takes it, so code
+ * must not make a wait for b.  Outside any worker: runs a then b serially.
+ * Any thread.
  */
 int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg);
 
@@ -174,7 +176,8 @@ typedef struct twill_group {
 /*
  * Initialise g for pool.  pool NULL: the calling worker's pool.
  * Returns 0; EINVAL when g is NULL or pool is NULL outside any worker; EBUSY
- * when g is an initialised group that still has pending tasks.
+ * when g is an initialised group that still has pending tasks.  Any thread,
+ * while no other thread uses g.
  */
 int twill_group_init(twill_group *g, twill_pool *pool);
 
@@ -202,7 +205,7 @@ int twill_group_wait(twill_group *g);
  * twill_group_wait with a bound: timeout_ns 0 checks once, > 0 waits at most
  * that long, < 0 forever.  ETIMEDOUT when tasks are still pending (they keep
  * running; wait again later).  A helping wait may overshoot by the length of
- * one task it ran.  Other returns as twill_group_wait.
+ * one task it ran.  Other returns as twill_group_wait; same threads.
  */
 int twill_group_wait_for(twill_group *g, int64_t timeout_ns);
 
@@ -220,7 +223,8 @@ bool twill_group_cancelled(const twill_group *g);
  * outside any worker.  From outside threads with a pool, the loop enters the
  * pool as twill_run does.  Once a body returns nonzero no new chunk starts;
  * the first recorded code is returned.  begin > end or NULL body: EINVAL;
- * begin == end: 0 without calling body.
+ * begin == end: 0 without calling body.  Any thread; body may run on any
+ * worker of the pool, concurrently with itself on disjoint ranges.
  */
 typedef int (*twill_range_fn)(void *ctx, size_t begin, size_t end);
 int twill_parallel_for(twill_pool *pool, size_t begin, size_t end, size_t grain,
@@ -233,7 +237,8 @@ int twill_parallel_for(twill_pool *pool, size_t begin, size_t end, size_t grain,
  * associative, need not be commutative).  On success *result is overwritten
  * (the identity for an empty range); on error it is left untouched.
  * EINVAL for NULL result/identity/body/combine, acc_size 0 or begin > end;
- * ENOMEM; otherwise as twill_parallel_for.
+ * ENOMEM; otherwise as twill_parallel_for.  Any thread; body and combine run
+ * on workers, concurrently on disjoint accumulators.
  */
 typedef int (*twill_reduce_fn)(void *ctx, size_t begin, size_t end, void *acc);
 typedef void (*twill_combine_fn)(void *ctx, void *acc, const void *other);
@@ -270,11 +275,12 @@ typedef struct twill_stats {
  * Read counters of one worker (0..size-1) or of all (-1), summed.  Counters
  * are written by their own worker only, so a read during activity is a
  * consistent-enough snapshot, not an atomic one.  Readable until destroy.
- * Returns 0; EINVAL for NULL pool/out or a worker out of range.
+ * Returns 0; EINVAL for NULL pool/out or a worker out of range.  Any thread.
  */
 int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out);
 
-/* Name of an error code returned by twill; never NULL, whatever the code. */
+/* Name of an error code returned by twill; never NULL, whatever the code.
+   A static string.  Any thread. */
 const char *twill_strerror(int code);
 
 #if defined(TWILL_BUILDING) && defined(__GNUC__)

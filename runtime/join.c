@@ -95,8 +95,8 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
     t.job.fn = b;
     t.job.arg = b_arg;
     t.job.kind = TWILL__JOB_JOIN;
-    atomic_init(&t.state, TWILL__JOIN_PENDING);
-    atomic_init(&t.thief, -1);
+    /* state and thief matter only once t can be stolen: twill__publish sets
+       them (central: twill__push_slow does). */
     twill__push_private(w, &t);
     int ra = a(a_arg);
     int rb;

@@ -81,11 +81,23 @@ void twill__task_free(twill__worker *w, twill__task *t)
     w->free_list = t;
 }
 
+/* A join record leaves its owner's private stack: give it the fields a
+   thief and a waiting joiner use. */
+static void join_shareable(twill__task *t)
+{
+    if (t->job.kind == TWILL__JOB_JOIN) {
+        /* relaxed: published by the deque push (or central lock) after. */
+        atomic_store_explicit(&t->state, TWILL__JOIN_PENDING, memory_order_relaxed);
+        atomic_store_explicit(&t->thief, -1, memory_order_relaxed);
+    }
+}
+
 /* Owner only.  twill__push when the fast path does not apply: the central
    scheduler, or a deque that could not grow (then the task runs here and
    now instead; it is taken either way). */
 TWILL_COLD void twill__push_slow(twill__worker *w, twill__task *t)
 {
+    join_shareable(t);
     if (w->work_ev == NULL)
         twill__central_push(w->pool, t);
     else
@@ -106,7 +118,9 @@ TWILL_COLD void twill__publish(twill__worker *w)
     atomic_store_explicit(&w->split_req, false, memory_order_relaxed);
     uint32_t n = w->priv_hi - w->priv_lo, k = (n + 1) / 2;
     for (uint32_t i = 0; i < k; i++) {
-        if (twill__deque_push(&w->dq, w->priv[w->priv_lo & (TWILL__PRIVATE_CAP - 1)]) != 0)
+        twill__task *t = w->priv[w->priv_lo & (TWILL__PRIVATE_CAP - 1)];
+        join_shareable(t);
+        if (twill__deque_push(&w->dq, t) != 0)
             break; /* out of memory growing the deque: the task stays private */
         w->priv_lo++;
     }

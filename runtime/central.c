@@ -131,7 +131,9 @@ int twill__central_push_external(twill_pool *pool, const twill__job *job, int64_
     t->job = *job;
     struct timespec deadline = {0};
     if (timeout_ns > 0) {
-        int64_t d = twill__now_ns() + timeout_ns;
+        int64_t d = twill__deadline(timeout_ns);
+        if (d == INT64_MAX)
+            timeout_ns = -1; /* beyond any clock: no limit */
         deadline.tv_sec = d / 1000000000;
         deadline.tv_nsec = d % 1000000000;
     }
@@ -153,6 +155,8 @@ int twill__central_push_external(twill_pool *pool, const twill__job *job, int64_
             rc = EAGAIN;
             break;
         }
+        /* Any other error than ETIMEDOUT (none is expected with a valid
+           deadline) just means: look again. */
         if (wait_space(c, timeout_ns, &deadline) == ETIMEDOUT && c->external >= c->capacity) {
             rc = ETIMEDOUT;
             break;

@@ -185,7 +185,7 @@ int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
         return EINVAL;
     group *gr = as_group(g);
     twill__worker *w = twill__self_in(gr->pool);
-    int64_t deadline = timeout_ns > 0 ? twill__now_ns() + timeout_ns : 0;
+    int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;
     int misses = 0, rc = 0;
     if (w != NULL)
         w->waits++;

@@ -68,7 +68,10 @@ static bool demand(twill__worker *w)
         return false;
     if (w->pool->sched == TWILL_SCHED_CENTRAL)
         return twill__central_has_demand(w->pool);
-    return twill__own_empty(w);
+    /* Our queue is empty, or a thief asked us for work (our queue holds
+       only private halves it cannot see: splitting pushes one more, which
+       publishes the older half).  relaxed: a hint. */
+    return twill__own_empty(w) || atomic_load_explicit(&w->split_req, memory_order_relaxed);
 }
 
 static int run_range(void *arg);
@@ -77,7 +80,8 @@ static int run_range(void *arg);
 static void split(range *r, size_t mid)
 {
     loop *lp = r->lp;
-    unsigned char small[TWILL__ACC_STACK];
+    /* aligned for any accumulator type a caller may use */
+    alignas(max_align_t) unsigned char small[TWILL__ACC_STACK];
     void *racc = NULL;
     if (lp->rbody != NULL) {
         racc = lp->acc_size <= sizeof small ? small : malloc(lp->acc_size);

@@ -177,6 +177,8 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
     if (rc != 0)
         return rc;
     pool->nworkers = cfg->workers != 0 ? cfg->workers : twill__topo_default_workers(pool->topo);
+    if (pool->nworkers > TWILL_MAX_WORKERS) /* a default on a huge machine */
+        pool->nworkers = TWILL_MAX_WORKERS;
     size_t cap = cfg->queue_capacity != 0 ? cfg->queue_capacity : TWILL_DEFAULT_QUEUE_CAPACITY;
     if (pool->sched == TWILL_SCHED_CENTRAL) {
         size_t pow2 = 2; /* same rounding as the injector */
@@ -228,7 +230,7 @@ unsigned twill_pool_size(const twill_pool *pool)
    space as timeout_ns says.  A closed injector (shutdown) refuses. */
 static int inject(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
 {
-    int64_t deadline = timeout_ns > 0 ? twill__now_ns() + timeout_ns : 0;
+    int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;
     for (;;) {
         twill__inj_result r = twill__injector_try_push(&pool->inj, job);
         if (twill_likely(r == TWILL__INJ_PUSHED)) {
@@ -401,7 +403,8 @@ size_t twill__pool_queued(twill_pool *pool)
     if (pool->sched == TWILL_SCHED_CENTRAL)
         return twill__central_external(pool);
     /* acquire: pairs with the producers' and consumers' CAS. */
-    uint64_t t = atomic_load_explicit(&pool->inj.tail, memory_order_acquire);
+    uint64_t t = atomic_load_explicit(&pool->inj.tail, memory_order_acquire) &
+                 ~TWILL__INJ_CLOSED_BIT;
     uint64_t h = atomic_load_explicit(&pool->inj.head, memory_order_acquire);
     return t > h ? (size_t)(t - h) : 0;
 }

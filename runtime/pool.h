@@ -148,8 +148,13 @@ static inline void twill__push_private(twill__worker *w, twill__task *t)
         return;
     }
     TWILL__COUNT(w, spawns, 1);
-    if (twill_unlikely(w->priv_hi - w->priv_lo == TWILL__PRIVATE_CAP))
+    if (twill_unlikely(w->priv_hi - w->priv_lo == TWILL__PRIVATE_CAP)) {
         twill__publish(w);
+        if (twill_unlikely(w->priv_hi - w->priv_lo == TWILL__PRIVATE_CAP)) {
+            twill__push_slow(w, t); /* the deque could not grow: run b now */
+            return;
+        }
+    }
     w->priv[w->priv_hi & (TWILL__PRIVATE_CAP - 1)] = t;
     w->priv_hi++;
     /* relaxed, both: hints that somebody wants work.  Publication itself is
@@ -184,6 +189,9 @@ static inline bool twill__own_empty(twill__worker *w)
    Helping with arbitrary tasks nests their waits on our stack without
    bound (2-worker nqueens on the central queue overflowed 8 MiB). */
 #define TWILL__HELP_DEPTH 32
+/* Restricted waiters also take outside jobs, up to this many nested waits;
+   beyond it only their own tasks (a few hundred bytes of stack a level). */
+#define TWILL__HELP_DEPTH_MAX 256
 
 static inline bool twill__help_restricted(const twill__worker *w)
 {

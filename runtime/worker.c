@@ -148,9 +148,6 @@ void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *jo
         TWILL__COUNT(w, tasks_discarded, 1);
     else
         atomic_fetch_add_explicit(&pool->outside_discards, 1, memory_order_relaxed);
-    /* acquire: pairs with the shutdown's release store of state. */
-    if (atomic_load_explicit(&pool->state, memory_order_acquire) != TWILL__RUNNING)
-        atomic_fetch_add_explicit(&pool->shutdown_discards, 1, memory_order_relaxed);
     if (job->kind == TWILL__JOB_GROUP) {
         twill__group_discarded(job->ctl);
     } else if (job->kind == TWILL__JOB_RUN) {
@@ -168,6 +165,8 @@ void twill__run_job(twill__worker *w, const twill__job *job)
        visible runs, which is allowed (it was running "at" shutdown). */
     if (twill_unlikely(atomic_load_explicit(&w->pool->state, memory_order_relaxed) ==
                        TWILL__CANCELLING)) {
+        /* relaxed: read by shutdown after joining the workers. */
+        atomic_fetch_add_explicit(&w->pool->shutdown_discards, 1, memory_order_relaxed);
         twill__discard_job(w->pool, w, job);
         return;
     }
@@ -311,9 +310,14 @@ bool twill__help_once(twill__worker *w, int prefer_victim, const void *group)
     bool got;
     if (twill_likely(!twill__help_restricted(w))) {
         got = find_work(w, prefer_victim, true, &f);
+    } else if (w->work_ev == NULL) {
+        got = (f.rec = twill__central_pop_group(w->pool, group)) != NULL;
     } else {
-        f.rec = w->work_ev != NULL ? twill__pop(w) : twill__central_pop_group(w->pool, group);
-        got = f.rec != NULL;
+        /* Our own tasks, then outside jobs (which our wait may depend on:
+           a group fed from outside the pool), the latter only up to a hard
+           depth, which bounds the stack. */
+        got = (f.rec = twill__pop(w)) != NULL ||
+              (w->waits <= TWILL__HELP_DEPTH_MAX && pop_injector(w, &f.job));
     }
     if (!got)
         return false;
@@ -338,6 +342,12 @@ static bool park(twill__worker *w)
 {
     twill_pool *pool = w->pool;
     uint32_t key = twill__event_prepare(&pool->work_ev);
+    /* Read `closing` before the re-check: shutdown sets it only after the
+       injector is closed, so if we see it, every outside job was claimed
+       before our re-check (a claimed cell counts as non-empty).  Read after
+       the re-check, a job claimed in between could be missed and lost.
+       acquire: pairs with the seq_cst store in shutdown. */
+    bool closing = atomic_load_explicit(&pool->closing, memory_order_acquire);
     if (work_visible(w)) {
         twill__event_cancel(&pool->work_ev);
         return false;
@@ -350,7 +360,7 @@ static bool park(twill__worker *w)
     /* Termination: closed to outside work, nothing queued anywhere, and
        every worker idle (so no running task can create more). seq_cst:
        the count is read after our re-check, in the announce's total order. */
-    if (atomic_load_explicit(&pool->closing, memory_order_acquire) &&
+    if (closing &&
         atomic_load_explicit(&pool->work_ev.waiters, memory_order_seq_cst) == pool->nworkers) {
         /* release: pairs with the acquire loads above in other workers. */
         atomic_store_explicit(&pool->stopped, true, memory_order_release);

@@ -1554,6 +1554,81 @@ Test(nesting, helping_waits_keep_the_stack_bounded_on_a_large_group_tree, .timeo
     }
 }
 
+typedef struct deep_outside {
+    twill_group deepest;       /* waited on at the bottom of the chain */
+    _Atomic int ready;         /* the bottom task has initialised `deepest` */
+    _Atomic int fed;           /* the outside thread has spawned into it */
+    int depth;
+} deep_outside;
+
+typedef struct deep_level {
+    deep_outside *d;
+    int level;
+} deep_level;
+
+static int deep_level_task(void *arg)
+{
+    deep_level *l = arg;
+    if (l->level == l->d->depth) {
+        if (twill_group_init(&l->d->deepest, NULL) != 0)
+            return 1;
+        atomic_store(&l->d->ready, 1);
+        while (!atomic_load(&l->d->fed)) /* the feeder is an outside thread */
+            sched_yield();
+        return twill_group_wait(&l->d->deepest);
+    }
+    twill_group g;
+    deep_level next = {l->d, l->level + 1};
+    if (twill_group_init(&g, NULL) != 0 || twill_group_spawn(&g, deep_level_task, &next) != 0)
+        return 2;
+    return twill_group_wait(&g);
+}
+
+typedef struct deep_feeder {
+    twill_pool *p;
+    deep_outside *d;
+    item *items;
+    int n;
+} deep_feeder;
+
+static void *feed_deepest_from_outside(void *arg)
+{
+    deep_feeder *f = arg;
+    while (!atomic_load(&f->d->ready))
+        sched_yield();
+    void *rc = NULL;
+    for (int i = 0; i < f->n; i++)
+        if (twill_group_spawn(&f->d->deepest, item_task, &f->items[i]) != 0)
+            rc = (void *)1;
+    atomic_store(&f->d->fed, 1);
+    return rc;
+}
+
+Test(nesting, a_deeply_nested_wait_runs_tasks_spawned_into_its_group_from_outside,
+     .timeout = 30)
+{
+    /* One worker, 40 nested group waits (beyond the depth where helping is
+       restricted); the bottom group is fed by an outside thread, so its
+       tasks arrive through the injector and only the waiter can run them.
+       Restricted helping used to take only the worker's own tasks: hang. */
+    twill_pool *p = test_pool(1);
+    deep_outside d = {.depth = 40};
+    enum { N = 50 };
+    item items[N];
+    memset(items, 0, sizeof items);
+    deep_feeder f = {p, &d, items, N};
+    pthread_t t;
+    pthread_create(&t, NULL, feed_deepest_from_outside, &f);
+    deep_level top = {&d, 0};
+    cr_assert_eq(twill_run(p, deep_level_task, &top), 0);
+    void *frc;
+    pthread_join(t, &frc);
+    cr_assert_null(frc);
+    twill_pool_destroy(p);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(atomic_load(&items[i].ran), 1, "task %d", i);
+}
+
 typedef struct sort_job {
     int *a, *tmp;
     size_t n;

@@ -360,6 +360,40 @@ Test(submit, blocked_submit_returns_eshutdown_when_shutdown_starts, .timeout = 3
     twill_pool_destroy(f.p);
 }
 
+typedef struct huge_submit {
+    twill_pool *p;
+    _Atomic long *ran;
+    _Atomic int started;
+    int rc;
+} huge_submit;
+
+static void *submit_huge_timeout(void *arg)
+{
+    huge_submit *h = arg;
+    atomic_store(&h->started, 1);
+    h->rc = twill_submit_for(h->p, count_task, h->ran, INT64_MAX);
+    return NULL;
+}
+
+Test(submit, huge_timeout_on_a_full_queue_waits_like_forever, .timeout = 30)
+{
+    /* now + INT64_MAX overflowed: on the central queue the submitter then
+       spun in pthread_cond_timedwait (EINVAL) holding the queue's lock, and
+       the pool could never drain.  It must simply wait for space. */
+    full_pool f = {.g = GATE_INIT};
+    fill_pool(&f);
+    huge_submit h = {.p = f.p, .ran = &f.ran, .rc = -1};
+    pthread_t t;
+    pthread_create(&t, NULL, submit_huge_timeout, &h);
+    while (!atomic_load(&h.started))
+        sched_yield();
+    gate_open(&f.g);
+    pthread_join(t, NULL);
+    cr_assert_eq(h.rc, 0);
+    twill_pool_destroy(f.p);
+    cr_assert_eq(atomic_load(&f.ran), 5);
+}
+
 static int submit_many_inside(void *arg)
 {
     full_pool *f = arg;

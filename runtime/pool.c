@@ -130,16 +130,25 @@ static int init_workers(twill_pool *pool)
     return 0;
 }
 
-/* Stop and join the workers started so far (create failed halfway). */
-static void abort_start(twill_pool *pool)
+/* Set `closing` (and `stopped` when the workers must leave at once), wake
+   every worker and join the first n.  seq_cst stores: read by idle workers
+   after their announce (worker.c, park). */
+static void close_and_join(twill_pool *pool, bool stop_now, unsigned n)
 {
     atomic_store_explicit(&pool->closing, true, memory_order_seq_cst);
-    atomic_store_explicit(&pool->stopped, true, memory_order_seq_cst);
+    if (stop_now)
+        atomic_store_explicit(&pool->stopped, true, memory_order_seq_cst);
     twill__event_notify_all(&pool->work_ev);
     if (pool->central != NULL)
         twill__central_wake_all(pool);
-    for (unsigned i = 0; i < pool->started; i++)
+    for (unsigned i = 0; i < n; i++)
         pthread_join(pool->workers[i].thread, NULL);
+}
+
+/* Stop and join the workers started so far (create failed halfway). */
+static void abort_start(twill_pool *pool)
+{
+    close_and_join(pool, true, pool->started);
 }
 
 static int start_workers(twill_pool *pool)
@@ -341,12 +350,7 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded)
     if (pool->central == NULL)
         twill__injector_close(&pool->inj);
     twill__event_notify_all(&pool->space_ev); /* blocked submitters: refused */
-    atomic_store_explicit(&pool->closing, true, memory_order_seq_cst);
-    twill__event_notify_all(&pool->work_ev);
-    if (pool->central != NULL)
-        twill__central_wake_all(pool);
-    for (unsigned i = 0; i < pool->nworkers; i++)
-        pthread_join(pool->workers[i].thread, NULL);
+    close_and_join(pool, false, pool->nworkers);
     pool->joined = true;
     pthread_mutex_unlock(&pool->shutdown_lock);
     if (discarded != NULL)

@@ -573,17 +573,24 @@ Test(shutdown, drain_runs_everything_accepted_including_what_it_spawns, .timeout
     twill_pool_destroy(p);
 }
 
+/* A 1-worker pool whose discard hook counts into *d, its worker held at g. */
+static twill_pool *gated_pool(discards *d, gate *g)
+{
+    twill_config cfg = test_config(1);
+    cfg.discard = count_discard;
+    cfg.discard_ctx = d;
+    twill_pool *p;
+    cr_assert_eq(twill_pool_create(&p, &cfg), 0);
+    cr_assert_eq(twill_submit(p, gate_task, g), 0);
+    gate_wait_inside(g, 1);
+    return p;
+}
+
 Test(shutdown, cancel_discards_queued_tasks_once_each_and_reports_the_count, .timeout = 30)
 {
     discards d = {0};
     gate g = GATE_INIT;
-    twill_config cfg = test_config(1);
-    cfg.discard = count_discard;
-    cfg.discard_ctx = &d;
-    twill_pool *p;
-    cr_assert_eq(twill_pool_create(&p, &cfg), 0);
-    cr_assert_eq(twill_submit(p, gate_task, &g), 0);
-    gate_wait_inside(&g, 1);
+    twill_pool *p = gated_pool(&d, &g);
     for (int i = 0; i < 20; i++)
         cr_assert_eq(twill_submit(p, count_task, &d.ran), 0);
     shutdown_call sc = {.p = p, .how = TWILL_CANCEL, .discarded = 999};
@@ -622,13 +629,7 @@ Test(shutdown, run_whose_task_is_discarded_returns_ecanceled, .timeout = 30)
 {
     discards d = {0};
     gate g = GATE_INIT;
-    twill_config cfg = test_config(1);
-    cfg.discard = count_discard;
-    cfg.discard_ctx = &d;
-    twill_pool *p;
-    cr_assert_eq(twill_pool_create(&p, &cfg), 0);
-    cr_assert_eq(twill_submit(p, gate_task, &g), 0);
-    gate_wait_inside(&g, 1);
+    twill_pool *p = gated_pool(&d, &g);
     runner r = {.p = p, .rc = -1};
     pthread_t t, s;
     pthread_create(&t, NULL, run_thread, &r);

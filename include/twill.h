@@ -68,7 +68,7 @@ typedef struct twill_config {
     twill_sched scheduler;      /* TWILL_SCHED_STEALING unless $TWILL_SCHED=stealing|central */
     size_t      queue_capacity; /* bound of outside submissions queued at once (both
                                    schedulers); 0: TWILL_DEFAULT_QUEUE_CAPACITY;
-                                   rounded up to a power of two, at least 2 */
+                                   rounded up to a power of two */
     void      (*discard)(twill_fn fn, void *arg, void *ctx); /* called once for every task dropped unrun */
     void       *discard_ctx;
     const char *name;           /* thread-name prefix (NULL: "twill"); at most 10 characters are used */
@@ -272,7 +272,9 @@ typedef struct twill_stats {
 } twill_stats;
 
 /*
- * Read counters of one worker (0..size-1) or of all (-1), summed.  Counters
+ * Read counters of one worker (0..size-1) or of all (-1), summed; the total
+ * also counts discards made on threads outside the pool (a spawn into a
+ * cancelled group from outside), which belong to no worker.  Counters
  * are written by their own worker only, so a read during activity is a
  * consistent-enough snapshot, not an atomic one.  Readable until destroy.
  * Returns 0; EINVAL for NULL pool/out or a worker out of range.  Any thread.

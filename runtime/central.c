@@ -168,7 +168,7 @@ int twill__central_push_external(twill_pool *pool, const twill__job *job, int64_
     return rc;
 }
 
-twill__task *twill__central_pop(twill_pool *pool, bool newest)
+twill__task *twill__central_pop(twill_pool *pool, bool newest, bool *external)
 {
     twill__central *c = pool->central;
     /* relaxed: a hint; an empty queue costs no lock (idle spinning). */
@@ -176,13 +176,15 @@ twill__task *twill__central_pop(twill_pool *pool, bool newest)
         return NULL;
     pthread_mutex_lock(&c->lock);
     twill__task *t = newest ? c->tail : c->head;
-    if (t != NULL)
+    if (t != NULL) {
+        *external = t->queued == 2;
         unlink_rec(c, t);
+    }
     pthread_mutex_unlock(&c->lock);
     return t;
 }
 
-twill__task *twill__central_pop_group(twill_pool *pool, const void *group)
+twill__task *twill__central_pop_group(twill_pool *pool, const void *group, bool *external)
 {
     twill__central *c = pool->central;
     if (group == NULL || atomic_load_explicit(&c->length, memory_order_relaxed) == 0)
@@ -191,8 +193,10 @@ twill__task *twill__central_pop_group(twill_pool *pool, const void *group)
     twill__task *t = c->tail;
     while (t != NULL && !(t->job.kind == TWILL__JOB_GROUP && t->job.ctl == group))
         t = t->prev;
-    if (t != NULL)
+    if (t != NULL) {
+        *external = t->queued == 2;
         unlink_rec(c, t);
+    }
     pthread_mutex_unlock(&c->lock);
     return t;
 }

@@ -124,6 +124,15 @@ int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
     twill__worker *w = twill__self_in(gr->pool);
     /* relaxed: counted before the task is published (the push releases). */
     atomic_fetch_add_explicit(&gr->pending, 1, memory_order_relaxed);
+    /* A pool that refuses work refuses this spawn too, cancelled group or
+       not (DESIGN: after a cancelling shutdown every spawn from anywhere
+       returns ESHUTDOWN).  acquire: pairs with shutdown's store of state. */
+    if (twill_unlikely(w != NULL ? twill__accepts_inside(gr->pool) != 0
+                                 : atomic_load_explicit(&gr->pool->state, memory_order_acquire) !=
+                                       TWILL__RUNNING)) {
+        finish_one(gr); /* nothing was taken: undo the count */
+        return ESHUTDOWN;
+    }
     /* acquire: pairs with the release store in cancel. */
     if (twill_unlikely(atomic_load_explicit(&gr->cancelled, memory_order_acquire))) {
         twill__discard_job(gr->pool, w, &job); /* one clean-up path */

@@ -11,15 +11,18 @@ int twill__injector_init(twill__injector *q, size_t capacity)
 {
     if (q == NULL || capacity == 0 || capacity > ((size_t)1 << 30))
         return EINVAL;
-    /* At least 2: with one cell, "written this round" (pos + 1) and "free
-       for the next round" (pos + capacity) are the same sequence number. */
-    size_t cap = 2;
-    while (cap < capacity)
-        cap <<= 1;
+    size_t limit = 1;
+    while (limit < capacity)
+        limit <<= 1;
+    /* At least 2 cells: with one, "written this round" (pos + 1) and "free
+       for the next round" (pos + capacity) are the same sequence number.
+       A limit of 1 is then enforced in try_push. */
+    size_t cap = limit < 2 ? 2 : limit;
     q->cells = calloc(cap, sizeof *q->cells);
     if (q->cells == NULL)
         return ENOMEM;
     q->mask = cap - 1;
+    q->limit = limit;
     for (size_t i = 0; i < cap; i++)
         atomic_init(&q->cells[i].seq, i);
     atomic_init(&q->tail, 0);
@@ -35,7 +38,7 @@ void twill__injector_destroy(twill__injector *q)
 
 size_t twill__injector_capacity(const twill__injector *q)
 {
-    return (size_t)q->mask + 1;
+    return (size_t)q->limit;
 }
 
 twill__inj_result twill__injector_try_push(twill__injector *q, const twill__job *job)
@@ -45,6 +48,11 @@ twill__inj_result twill__injector_try_push(twill__injector *q, const twill__job 
     for (;;) {
         if (pos & TWILL__INJ_CLOSED_BIT)
             return TWILL__INJ_CLOSED;
+        /* A limit below the ring size (capacity 1): relaxed head, a stale
+           one only makes us report full, and a blocked submitter re-checks. */
+        if (twill_unlikely(q->limit <= q->mask) &&
+            pos - atomic_load_explicit(&q->head, memory_order_relaxed) >= q->limit)
+            return TWILL__INJ_FULL;
         twill__inj_cell *c = &q->cells[pos & q->mask];
         /* acquire: pairs with the consumer's release of this cell, so its
            read of the previous job is done before we overwrite it. */

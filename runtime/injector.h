@@ -37,6 +37,7 @@ typedef struct twill__injector {
     /* Read-only after init. */
     twill__inj_cell *cells;
     uint64_t mask;
+    uint64_t limit;  /* jobs accepted at once: the capacity asked for */
     /* Written by producers (CAS). */
     alignas(TWILL_CACHE_LINE) _Atomic uint64_t tail;
     /* Written by consumers (CAS). */
@@ -44,7 +45,8 @@ typedef struct twill__injector {
     char pad_[TWILL_CACHE_LINE - sizeof(uint64_t)];
 } twill__injector;
 
-/* capacity >= 1, rounded up to a power of two, at least 2.
+/* capacity >= 1, rounded up to a power of two; the ring has at least 2
+   cells (see init), a capacity of 1 is enforced by try_push.
    Returns 0, EINVAL, ENOMEM. */
 int twill__injector_init(twill__injector *q, size_t capacity);
 void twill__injector_destroy(twill__injector *q);

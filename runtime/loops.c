@@ -105,7 +105,10 @@ static int run_range(void *arg)
     loop *lp = r->lp;
     twill__worker *w = twill__self;
     size_t b = r->begin, e = r->end;
-    while (e - b > lp->grain && !stopped(lp)) {
+    /* Split or peel off a chunk only while both parts keep >= grain indices
+       (halved first: no overflow), so no chunk is smaller than grain unless
+       the whole range is; the last chunk has grain..2*grain-1 indices. */
+    while ((e - b) / 2 >= lp->grain && !stopped(lp)) {
         if (demand(w)) {
             range rest = {lp, b, e, r->acc};
             split(&rest, b + (e - b) / 2);

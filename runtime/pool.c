@@ -190,7 +190,7 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
         pool->nworkers = TWILL_MAX_WORKERS;
     size_t cap = cfg->queue_capacity != 0 ? cfg->queue_capacity : TWILL_DEFAULT_QUEUE_CAPACITY;
     if (pool->sched == TWILL_SCHED_CENTRAL) {
-        size_t pow2 = 2; /* same rounding as the injector */
+        size_t pow2 = 1; /* same rounding as the injector */
         while (pow2 < cap)
             pow2 <<= 1;
         rc = twill__central_create(pool, pow2);

@@ -136,8 +136,9 @@ static inline void twill__push(twill__worker *w, twill__task *t)
 }
 
 /* Owner only.  Push the b half of a join: onto the private stack (a store
-   and an index, no fence), published to the deque when a thief asks, when a
-   worker sleeps, or when the stack is full (twill__publish).  Only join
+   and an index, no fence), published to the deque when the deque is empty,
+   when a thief asks, when a worker sleeps, or when the stack is full
+   (twill__publish).  Only join
    halves are private: the joiner runs b itself after a at the latest, which
    is all twill_join promises, so keeping b out of reach for a while can
    cost parallelism but never progress. */
@@ -157,10 +158,13 @@ static inline void twill__push_private(twill__worker *w, twill__task *t)
     }
     w->priv[w->priv_hi & (TWILL__PRIVATE_CAP - 1)] = t;
     w->priv_hi++;
-    /* relaxed, both: hints that somebody wants work.  Publication itself is
-       ordered properly (a deque push, then the event protocol); a request
-       missed here is seen at the next push. */
-    if (twill_unlikely(atomic_load_explicit(&w->split_req, memory_order_relaxed) ||
+    /* Publish when our deque is empty (so at least our oldest task is always
+       within thieves' reach: a long `a` cannot hide every b), or when
+       somebody wants work.  relaxed loads: hints; publication itself is
+       ordered properly (a deque push, then the event protocol), and a
+       request missed here is seen at the next push or pop. */
+    if (twill_unlikely(twill__deque_size_estimate(&w->dq) == 0 ||
+                       atomic_load_explicit(&w->split_req, memory_order_relaxed) ||
                        atomic_load_explicit(&w->work_ev->waiters, memory_order_relaxed) != 0))
         twill__publish(w);
 }
@@ -169,6 +173,11 @@ static inline void twill__push_private(twill__worker *w, twill__task *t)
    private first (no fence), then the deque; NULL when both are empty. */
 static inline twill__task *twill__pop(twill__worker *w)
 {
+    /* A thief asked while we had private tasks: publish before we go on
+       (relaxed: a hint, see twill__push_private). */
+    if (twill_unlikely(w->priv_hi - w->priv_lo > 1 &&
+                       atomic_load_explicit(&w->split_req, memory_order_relaxed)))
+        twill__publish(w);
     if (twill_likely(w->priv_hi != w->priv_lo)) {
         w->priv_hi--;
         return w->priv[w->priv_hi & (TWILL__PRIVATE_CAP - 1)];
@@ -226,8 +235,8 @@ void twill__central_destroy(twill_pool *pool);
 int twill__central_push_external(twill_pool *pool, const twill__job *job, int64_t timeout_ns);
 void twill__central_push(twill_pool *pool, twill__task *t);
 bool twill__central_remove(twill_pool *pool, twill__task *t);
-twill__task *twill__central_pop(twill_pool *pool, bool newest);
-twill__task *twill__central_pop_group(twill_pool *pool, const void *group);
+twill__task *twill__central_pop(twill_pool *pool, bool newest, bool *external);
+twill__task *twill__central_pop_group(twill_pool *pool, const void *group, bool *external);
 void twill__central_idle(twill__worker *w);
 void twill__central_wake_all(twill_pool *pool);
 bool twill__central_has_demand(twill_pool *pool);

@@ -254,9 +254,12 @@ static twill__task *steal_pass(twill__worker *w, int prefer_victim)
                     /* relaxed: a hint for the joiner's leapfrogging. */
                     atomic_store_explicit(&t->thief, (int)w->id, memory_order_relaxed);
                 /* More left there: let a sleeper help (a chain of wake-ups
-                   spreads work without a thundering herd). */
+                   spreads work without a thundering herd).  None left: ask
+                   the victim to publish what it keeps private. */
                 if (twill__deque_size_estimate(&victim->dq) > 0)
                     twill__event_notify(&pool->work_ev);
+                else if (!atomic_load_explicit(&victim->split_req, memory_order_relaxed))
+                    atomic_store_explicit(&victim->split_req, true, memory_order_relaxed);
                 return t;
             }
             lost |= (r == TWILL__STEAL_RETRY);
@@ -272,7 +275,18 @@ static twill__task *steal_pass(twill__worker *w, int prefer_victim)
 typedef struct found {
     twill__task *rec;
     twill__job job;
+    bool external; /* central: rec came from an outside thread */
 } found;
+
+/* Central scheduler: note what the FIFO gave us (outside submissions count
+   as injected, as on the stealing scheduler). */
+static bool central_found(twill__worker *w, found *f, twill__task *t)
+{
+    f->rec = t;
+    if (t != NULL && f->external)
+        TWILL__COUNT(w, injected, 1);
+    return t != NULL;
+}
 
 /* One attempt to find a task.  prefer_victim >= 0 is tried first (a joiner
    stealing back from its thief); helping (a wait) takes the newest task of
@@ -282,7 +296,7 @@ static bool find_work(twill__worker *w, int prefer_victim, bool helping, found *
     twill_pool *pool = w->pool;
     f->rec = NULL;
     if (w->work_ev == NULL) /* central scheduler */
-        return (f->rec = twill__central_pop(pool, helping)) != NULL;
+        return central_found(w, f, twill__central_pop(pool, helping, &f->external));
     if (++w->since_inject >= TWILL__INJECT_POLL) {
         w->since_inject = 0;
         if (pop_injector(w, &f->job))
@@ -311,7 +325,7 @@ bool twill__help_once(twill__worker *w, int prefer_victim, const void *group)
     if (twill_likely(!twill__help_restricted(w))) {
         got = find_work(w, prefer_victim, true, &f);
     } else if (w->work_ev == NULL) {
-        got = (f.rec = twill__central_pop_group(w->pool, group)) != NULL;
+        got = central_found(w, &f, twill__central_pop_group(w->pool, group, &f.external));
     } else {
         /* Our own tasks, then outside jobs (which our wait may depend on:
            a group fed from outside the pool), the latter only up to a hard

@@ -1629,6 +1629,119 @@ Test(nesting, a_deeply_nested_wait_runs_tasks_spawned_into_its_group_from_outsid
         cr_assert_eq(atomic_load(&items[i].ran), 1, "task %d", i);
 }
 
+typedef struct meet {
+    _Atomic int b_started;
+    int a_worker, b_worker;
+} meet;
+
+static int meet_b(void *arg)
+{
+    meet *m = arg;
+    m->b_worker = twill_worker_id();
+    atomic_store(&m->b_started, 1);
+    return 0;
+}
+
+static int meet_a(void *arg)
+{
+    /* Wait (bounded) until b runs elsewhere: only a thief can start b
+       while a runs.  Returns 1 if b never started. */
+    meet *m = arg;
+    m->a_worker = twill_worker_id();
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(&m->b_started)) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec >= dl.tv_sec)
+            return 1;
+        sched_yield();
+    }
+    return 0;
+}
+
+static int noop_task(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int warm_join_then_meet(void *arg)
+{
+    int rc = twill_join(noop_task, NULL, noop_task, NULL);
+    return rc != 0 ? rc : twill_join(meet_a, arg, meet_b, arg);
+}
+
+Test(join, b_is_stolen_while_a_runs_on_an_idle_pool, .timeout = 60)
+{
+    /* "Inside a worker: b may run in parallel": with idle workers around,
+       a thief must get b while a is still running (here a waits for it).
+       A join half kept out of thieves' reach made this join serial: hang. */
+    FOR_EACH_WORKER_COUNT(w) {
+        twill_pool *p = test_pool(w);
+        for (int round = 0; round < 20; round++) {
+            meet m = {0};
+            cr_assert_eq(twill_run(p, warm_join_then_meet, &m), 0, "round %d: b never ran "
+                         "while a was running", round);
+            cr_assert_neq(m.a_worker, m.b_worker);
+        }
+        twill_pool_destroy(p);
+    }
+}
+
+typedef struct chunk_log {
+    _Atomic size_t min_chunk, calls, covered;
+} chunk_log;
+
+static int log_chunk(void *ctx, size_t b, size_t e)
+{
+    chunk_log *l = ctx;
+    size_t n = e - b, cur = atomic_load(&l->min_chunk);
+    while (n < cur && !atomic_compare_exchange_weak(&l->min_chunk, &cur, n))
+        ;
+    atomic_fetch_add(&l->calls, 1);
+    atomic_fetch_add(&l->covered, n);
+    return 0;
+}
+
+Test(loops, no_chunk_is_smaller_than_the_grain_unless_the_range_is, .timeout = 30)
+{
+    static const size_t sizes[] = {1, 99, 100, 150, 199, 1000, 100000};
+    static const size_t grains[] = {1, 7, 100, 1000};
+    FOR_EACH_WORKER_COUNT(w) {
+        twill_pool *p = test_pool(w);
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+            for (size_t j = 0; j < sizeof grains / sizeof *grains; j++) {
+                chunk_log l = {SIZE_MAX, 0, 0};
+                size_t n = sizes[i], g = grains[j];
+                cr_assert_eq(twill_parallel_for(p, 10, 10 + n, g, log_chunk, &l), 0);
+                cr_assert_eq(atomic_load(&l.covered), n);
+                size_t want = n < g ? n : g;
+                cr_assert_geq(atomic_load(&l.min_chunk), want,
+                              "n=%zu grain=%zu: a chunk of %zu", n, g,
+                              atomic_load(&l.min_chunk));
+            }
+        twill_pool_destroy(p);
+    }
+}
+
+Test(group, spawn_after_a_cancelling_shutdown_returns_eshutdown_even_if_cancelled,
+     .timeout = 30)
+{
+    /* DESIGN: after TWILL_CANCEL "every new submit or spawn from anywhere
+       returns ESHUTDOWN"; a cancelled group does not turn that into a
+       discard (which would return 0). */
+    hook_log h = {0};
+    twill_pool *p = hooked_pool(2, &h);
+    twill_group g;
+    cr_assert_eq(twill_group_init(&g, p), 0);
+    twill_group_cancel(&g);
+    cr_assert_eq(twill_pool_shutdown(p, TWILL_CANCEL, NULL), 0);
+    item it = {0};
+    cr_assert_eq(twill_group_spawn(&g, item_task, &it), ESHUTDOWN);
+    cr_assert_eq(atomic_load(&h.calls), 0, "a refused spawn is not discarded");
+    cr_assert_eq(twill_group_wait(&g), 0, "nothing was taken, nothing skipped");
+    twill_pool_destroy(p);
+}
+
 typedef struct sort_job {
     int *a, *tmp;
     size_t n;

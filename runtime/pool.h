@@ -158,11 +158,12 @@ static inline void twill__push_private(twill__worker *w, twill__task *t)
     }
     w->priv[w->priv_hi & (TWILL__PRIVATE_CAP - 1)] = t;
     w->priv_hi++;
-    /* Publish when our deque is empty (so at least our oldest task is always
-       within thieves' reach: a long `a` cannot hide every b), or when
-       somebody wants work.  relaxed loads: hints; publication itself is
-       ordered properly (a deque push, then the event protocol), and a
-       request missed here is seen at the next push or pop. */
+    /* Publish when our deque is empty (so a long `a` can never hide every
+       b: our oldest pending task is within thieves' reach), or when somebody
+       wants work (a thief that takes our last public task asks for more,
+       which covers a deque emptied after this check).  relaxed loads: hints;
+       publication itself is ordered properly (a deque push, then the event
+       protocol), and a request missed here is seen at the next push/pop. */
     if (twill_unlikely(twill__deque_size_estimate(&w->dq) == 0 ||
                        atomic_load_explicit(&w->split_req, memory_order_relaxed) ||
                        atomic_load_explicit(&w->work_ev->waiters, memory_order_relaxed) != 0))
@@ -173,11 +174,6 @@ static inline void twill__push_private(twill__worker *w, twill__task *t)
    private first (no fence), then the deque; NULL when both are empty. */
 static inline twill__task *twill__pop(twill__worker *w)
 {
-    /* A thief asked while we had private tasks: publish before we go on
-       (relaxed: a hint, see twill__push_private). */
-    if (twill_unlikely(w->priv_hi - w->priv_lo > 1 &&
-                       atomic_load_explicit(&w->split_req, memory_order_relaxed)))
-        twill__publish(w);
     if (twill_likely(w->priv_hi != w->priv_lo)) {
         w->priv_hi--;
         return w->priv[w->priv_hi & (TWILL__PRIVATE_CAP - 1)];

@@ -36,17 +36,6 @@ static const unsigned WORKER_COUNTS[] = {2, 4};
     for (size_t wi_ = 0; wi_ < sizeof WORKER_COUNTS / sizeof WORKER_COUNTS[0]; wi_++) \
         for (unsigned w = WORKER_COUNTS[wi_], once_ = 1; once_; once_ = 0)
 
-static int noop(void *arg)
-{
-    (void)arg;
-    return 0;
-}
-
-static int count_task(void *arg)
-{
-    atomic_fetch_add((_Atomic long *)arg, 1);
-    return 0;
-}
 
 /* ------------------------------------------------- taken-once tracking -- */
 
@@ -1658,15 +1647,9 @@ static int meet_a(void *arg)
     return 0;
 }
 
-static int noop_task(void *arg)
-{
-    (void)arg;
-    return 0;
-}
-
 static int warm_join_then_meet(void *arg)
 {
-    int rc = twill_join(noop_task, NULL, noop_task, NULL);
+    int rc = twill_join(noop, NULL, noop, NULL);
     return rc != 0 ? rc : twill_join(meet_a, arg, meet_b, arg);
 }
 

@@ -10,22 +10,23 @@
 #include "pool.h" /* twill__pool_queued: an internal probe */
 #include "testutil.h"
 
-static int noop(void *arg)
-{
-    (void)arg;
-    return 0;
-}
-
-static int count_task(void *arg)
-{
-    atomic_fetch_add((_Atomic long *)arg, 1);
-    return 0;
-}
 
 static int fail_task(void *arg)
 {
     (void)arg;
     return 42;
+}
+
+/* Submit n counting tasks to p from here, drain, check each ran once, and
+   destroy p. */
+static void submit_and_drain(twill_pool *p, long n)
+{
+    _Atomic long ran = 0;
+    for (long i = 0; i < n; i++)
+        cr_assert_eq(twill_submit(p, count_task, &ran), 0);
+    cr_assert_eq(twill_pool_shutdown(p, TWILL_DRAIN, NULL), 0);
+    cr_assert_eq(atomic_load(&ran), n);
+    twill_pool_destroy(p);
 }
 
 /* ------------------------------------------------------------ config -- */
@@ -124,12 +125,7 @@ Test(create, more_workers_than_cores_is_allowed, .timeout = 30)
 {
     twill_pool *p = test_pool(8);
     cr_assert_eq(twill_pool_size(p), 8);
-    _Atomic long n = 0;
-    for (int i = 0; i < 100; i++)
-        cr_assert_eq(twill_submit(p, count_task, &n), 0);
-    cr_assert_eq(twill_pool_shutdown(p, TWILL_DRAIN, NULL), 0);
-    cr_assert_eq(atomic_load(&n), 100);
-    twill_pool_destroy(p);
+    submit_and_drain(p, 100);
 }
 
 Test(create, rejects_bad_configuration, .timeout = 30)
@@ -204,13 +200,7 @@ Test(create, destroy_of_null_is_a_no_op_and_size_of_null_is_zero, .timeout = 30)
 
 Test(submit, every_submitted_task_runs_once, .timeout = 30)
 {
-    twill_pool *p = test_pool(2);
-    _Atomic long n = 0;
-    for (int i = 0; i < 10000; i++)
-        cr_assert_eq(twill_submit(p, count_task, &n), 0);
-    cr_assert_eq(twill_pool_shutdown(p, TWILL_DRAIN, NULL), 0);
-    cr_assert_eq(atomic_load(&n), 10000);
-    twill_pool_destroy(p);
+    submit_and_drain(test_pool(2), 10000);
 }
 
 Test(submit, rejects_null_pool_or_function, .timeout = 30)

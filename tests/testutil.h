@@ -52,6 +52,19 @@ static inline struct timespec test_deadline(void)
     return ts;
 }
 
+/* The simplest tasks: do nothing; count into an _Atomic long. */
+static inline int noop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static inline int count_task(void *arg)
+{
+    atomic_fetch_add((_Atomic long *)arg, 1);
+    return 0;
+}
+
 /* A gate: tasks call gate_pass() and block until gate_open(); the test can
    wait until n tasks are blocked inside with gate_wait_inside(). */
 typedef struct gate {

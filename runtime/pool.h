@@ -138,10 +138,10 @@ static inline void twill__push(twill__worker *w, twill__task *t)
 /* Owner only.  Push the b half of a join: onto the private stack (a store
    and an index, no fence), published to the deque when the deque is empty,
    when a thief asks, when a worker sleeps, or when the stack is full
-   (twill__publish).  Only join
-   halves are private: the joiner runs b itself after a at the latest, which
-   is all twill_join promises, so keeping b out of reach for a while can
-   cost parallelism but never progress. */
+   (twill__publish).  Only join halves are private: the joiner runs b
+   itself after a at the latest, which is all twill_join promises, so
+   keeping b out of reach for a while can cost parallelism but never
+   progress. */
 static inline void twill__push_private(twill__worker *w, twill__task *t)
 {
     if (twill_unlikely(w->work_ev == NULL)) {
@@ -163,7 +163,7 @@ static inline void twill__push_private(twill__worker *w, twill__task *t)
        wants work (a thief that takes our last public task asks for more,
        which covers a deque emptied after this check).  relaxed loads: hints;
        publication itself is ordered properly (a deque push, then the event
-       protocol), and a request missed here is seen at the next push/pop. */
+       protocol), and a request missed here is seen at the next push. */
     if (twill_unlikely(twill__deque_size_estimate(&w->dq) == 0 ||
                        atomic_load_explicit(&w->split_req, memory_order_relaxed) ||
                        atomic_load_explicit(&w->work_ev->waiters, memory_order_relaxed) != 0))

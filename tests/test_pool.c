@@ -286,15 +286,18 @@ Test(submit, full_queue_with_timeout_returns_etimedout, .timeout = 30)
 typedef struct blocked_submit {
     twill_pool *p;
     _Atomic long *ran;
+    int64_t timeout_ns;   /* for twill_submit_for; 0 in a zeroed struct: use twill_submit */
     _Atomic int started;
     int rc;
 } blocked_submit;
 
+/* Thread body: one submit that may block on a full queue. */
 static void *submit_forever(void *arg)
 {
     blocked_submit *b = arg;
     atomic_store(&b->started, 1);
-    b->rc = twill_submit(b->p, count_task, b->ran);
+    b->rc = b->timeout_ns != 0 ? twill_submit_for(b->p, count_task, b->ran, b->timeout_ns)
+                               : twill_submit(b->p, count_task, b->ran);
     return NULL;
 }
 
@@ -350,21 +353,6 @@ Test(submit, blocked_submit_returns_eshutdown_when_shutdown_starts, .timeout = 3
     twill_pool_destroy(f.p);
 }
 
-typedef struct huge_submit {
-    twill_pool *p;
-    _Atomic long *ran;
-    _Atomic int started;
-    int rc;
-} huge_submit;
-
-static void *submit_huge_timeout(void *arg)
-{
-    huge_submit *h = arg;
-    atomic_store(&h->started, 1);
-    h->rc = twill_submit_for(h->p, count_task, h->ran, INT64_MAX);
-    return NULL;
-}
-
 Test(submit, huge_timeout_on_a_full_queue_waits_like_forever, .timeout = 30)
 {
     /* now + INT64_MAX overflowed: on the central queue the submitter then
@@ -372,9 +360,9 @@ Test(submit, huge_timeout_on_a_full_queue_waits_like_forever, .timeout = 30)
        the pool could never drain.  It must simply wait for space. */
     full_pool f = {.g = GATE_INIT};
     fill_pool(&f);
-    huge_submit h = {.p = f.p, .ran = &f.ran, .rc = -1};
+    blocked_submit h = {.p = f.p, .ran = &f.ran, .timeout_ns = INT64_MAX, .rc = -1};
     pthread_t t;
-    pthread_create(&t, NULL, submit_huge_timeout, &h);
+    pthread_create(&t, NULL, submit_forever, &h);
     while (!atomic_load(&h.started))
         sched_yield();
     gate_open(&f.g);

@@ -11,7 +11,8 @@
  *     exactly once or is discarded exactly once (the discard hook is called).
  *     A call that returns nonzero has taken nothing.
  *   - Error codes: EINVAL bad argument, ENOMEM, EAGAIN full (try once),
- *     ETIMEDOUT, ECANCELED, ESHUTDOWN, EDEADLK, EBUSY.
+ *     ETIMEDOUT, ECANCELED, ESHUTDOWN, EDEADLK; EBUSY keeps a name in
+ *     twill_strerror but no function returns it any more.
  *
  * Usable from C++ (extern "C"; no C11 atomics appear in this header).
  */
@@ -167,7 +168,9 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg);
  * Task group: caller-owned, may live on the stack.  Fields are private.
  * A group is reusable once twill_group_wait has returned (not after a
  * twill_group_wait_for timeout); it holds no resources then, so there is no
- * destroy.  A zeroed group is invalid (EINVAL) until twill_group_init.
+ * destroy.  A zeroed group is invalid (EINVAL) until twill_group_init; a
+ * group that was neither zeroed nor initialised is undefined to use (its
+ * bytes may look like any group's).
  */
 typedef struct twill_group {
     uint64_t private_[8]; /* private: use the functions below */
@@ -175,9 +178,11 @@ typedef struct twill_group {
 
 /*
  * Initialise g for pool.  pool NULL: the calling worker's pool.
- * Returns 0; EINVAL when g is NULL or pool is NULL outside any worker; EBUSY
- * when g is an initialised group that still has pending tasks.  Any thread,
- * while no other thread uses g.
+ * Returns 0; EINVAL when g is NULL or pool is NULL outside any worker.
+ * Never reads *g first, so a fresh group (on the stack, uninitialised)
+ * always initialises.  Re-initialising a group that still has pending
+ * tasks is undefined (it is not detected).  Any thread, while no other
+ * thread uses g.
  */
 int twill_group_init(twill_group *g, twill_pool *pool);
 

@@ -16,7 +16,10 @@
  * variable would be touched after the count hits zero: rejected.)
  *
  * Who may call what: spawn/cancel/cancelled from any thread; wait from one
- * thread at a time; init when no task is pending.
+ * thread at a time; init when no task is pending (not checked: init never
+ * reads the group).  The magic word tells a zeroed group (EINVAL) from an
+ * initialised one; memory that was never initialised at all is garbage
+ * that no check can tell apart, so using it is undefined (twill.h).
  */
 #include "pool.h"
 
@@ -66,11 +69,10 @@ int twill_group_init(twill_group *g, twill_pool *pool)
     if (pool == NULL)
         return EINVAL;
     group *gr = as_group(g);
-    /* relaxed: init happens before any spawn is shared (caller's duty);
-       this only detects the common misuse of re-initialising too early. */
-    if (gr->magic == GROUP_MAGIC &&
-        (atomic_load_explicit(&gr->pending, memory_order_relaxed) & GROUP_COUNT) != 0)
-        return EBUSY;
+    /* Never read g before writing it: a fresh group on the stack holds
+       whatever an earlier frame left there, possibly the bytes of an older
+       group (magic and a nonzero count), so any "still busy?" test on it
+       would refuse a brand-new group. */
     memset(g, 0, sizeof *g);
     gr->magic = GROUP_MAGIC;
     gr->pool = pool;

@@ -436,7 +436,7 @@ const char *twill_strerror(int code)
     case ECANCELED: return "canceled";
     case ESHUTDOWN: return "pool is shutting down";
     case EDEADLK: return "would deadlock (called from the pool's own worker)";
-    case EBUSY: return "busy (group still has pending tasks)";
+    case EBUSY: return "busy";
     default: return "unknown error";
     }
 }

@@ -857,19 +857,34 @@ Test(group, is_reusable_after_wait_whatever_the_previous_outcome, .timeout = 30)
     twill_pool_destroy(p);
 }
 
-Test(group, reinit_with_pending_tasks_is_ebusy_and_leaves_the_group_intact, .timeout = 30)
+/* Issue 16: a fresh group holding the bytes of an older, live group (what a
+   stack frame at the same address leaves behind) must initialise; init used
+   to read them and refuse with EBUSY, and the spawns that followed kept the
+   stale count (a wait that never ends) and pool pointer (a crash). */
+Test(group, init_ignores_stale_bytes_of_an_older_group, .timeout = 30)
 {
     twill_pool *p = test_pool(2);
     gated_counter gc = {.g = GATE_INIT};
-    twill_group g;
-    cr_assert_eq(twill_group_init(&g, p), 0);
-    cr_assert_eq(twill_group_spawn(&g, count_after_gate, &gc), 0);
+    twill_group live, fresh;
+    cr_assert_eq(twill_group_init(&live, p), 0);
+    cr_assert_eq(twill_group_spawn(&live, count_after_gate, &gc), 0);
     gate_wait_inside(&gc.g, 1);
-    cr_assert_eq(twill_group_init(&g, p), EBUSY);
+    memcpy(&fresh, &live, sizeof fresh); /* an initialised group, one task pending */
     gate_open(&gc.g);
-    cr_assert_eq(twill_group_wait(&g), 0);
+    cr_assert_eq(twill_group_wait(&live), 0);
+
+    _Atomic long n = 0;
+    cr_assert_eq(twill_group_init(&fresh, p), 0, "stale bytes do not make a fresh group busy");
+    cr_assert_eq(twill_group_spawn(&fresh, count_task, &n), 0);
+    cr_assert_eq(twill_group_wait_for(&fresh, TEST_WAIT_NS), 0, "no stale count left");
+
+    memset(&fresh, 0xa5, sizeof fresh); /* garbage overwrites the rest, too */
+    memcpy(&fresh, &live, sizeof(uint32_t)); /* ... but the magic word survives */
+    cr_assert_eq(twill_group_init(&fresh, p), 0);
+    cr_assert_eq(twill_group_spawn(&fresh, count_task, &n), 0);
+    cr_assert_eq(twill_group_wait_for(&fresh, TEST_WAIT_NS), 0);
+    cr_assert_eq(atomic_load(&n), 2);
     cr_assert_eq(atomic_load(&gc.passed), 1);
-    cr_assert_eq(twill_group_init(&g, p), 0);
     twill_pool_destroy(p);
 }
 

@@ -202,7 +202,10 @@ int twill_group_spawn(twill_group *g, twill_fn fn, void *arg);
  * else ECANCELED if tasks were skipped by cancellation, else 0; EINVAL for a
  * NULL or uninitialised group.  Afterwards g is reset and reusable.  One
  * waiting thread per group at a time; spawns may continue concurrently
- * (tasks may spawn into their own group while it is waited on).
+ * (tasks may spawn into their own group while it is waited on).  A wait
+ * covers the tasks it saw pending; a task spawned while it returns belongs
+ * to the next round (a later wait waits for it, nothing is lost), and its
+ * error or skip is reported by one of the two waits.
  */
 int twill_group_wait(twill_group *g);
 

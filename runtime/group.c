@@ -177,16 +177,22 @@ static void nap(group *gr, int64_t nap_ns)
     syscall(SYS_futex, &gr->pending, FUTEX_WAIT_PRIVATE, v | GROUP_WAITING, tp, NULL, 0);
 }
 
-/* The result of a completed group; resets it for reuse. */
+/* The result of a completed group; resets it for reuse.  Spawns may race
+   with this (twill.h allows them during a wait), so the reset never writes
+   the count: it only clears WAITING, with an RMW that keeps an increment
+   landing meanwhile.  (It used to store pending = 0, which erased such an
+   increment; that task's finish then drove the count below zero and every
+   later wait hung.)  A task spawned while the wait returns thus belongs to
+   the next round; its error or skip may be reported by either wait. */
 static int collect(group *gr)
 {
-    int rc = atomic_load_explicit(&gr->first_error, memory_order_relaxed);
-    if (rc == 0 && atomic_load_explicit(&gr->skipped, memory_order_relaxed))
+    int rc = atomic_exchange_explicit(&gr->first_error, 0, memory_order_relaxed);
+    if (atomic_exchange_explicit(&gr->skipped, false, memory_order_relaxed) && rc == 0)
         rc = ECANCELED;
-    atomic_store_explicit(&gr->first_error, 0, memory_order_relaxed);
     atomic_store_explicit(&gr->cancelled, false, memory_order_relaxed);
-    atomic_store_explicit(&gr->skipped, false, memory_order_relaxed);
-    atomic_store_explicit(&gr->pending, 0, memory_order_relaxed);
+    /* relaxed: the flag only asks a finisher for a wake-up, nobody sleeps
+       on this round any more. */
+    atomic_fetch_and_explicit(&gr->pending, ~GROUP_WAITING, memory_order_relaxed);
     return rc;
 }
 

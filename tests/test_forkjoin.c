@@ -888,6 +888,50 @@ Test(group, init_ignores_stale_bytes_of_an_older_group, .timeout = 30)
     twill_pool_destroy(p);
 }
 
+/* Issue 15: waits that return (and reset the group) while spawns continue
+   must not lose a spawn's count: the reset used to store 0 over it, the
+   late finish drove the count negative, and the final wait never ended. */
+typedef struct racing_spawner {
+    twill_group *g;
+    _Atomic long *ran;
+    long n, refused;
+    _Atomic int done;
+} racing_spawner;
+
+static void *spawn_many(void *arg)
+{
+    racing_spawner *rs = arg;
+    for (long i = 0; i < rs->n; i++)
+        if (twill_group_spawn(rs->g, count_task, rs->ran) != 0)
+            rs->refused++;
+    atomic_store_explicit(&rs->done, 1, memory_order_release);
+    return NULL;
+}
+
+Test(group, waits_racing_spawns_never_lose_a_count, .timeout = 120)
+{
+    twill_pool *p = test_pool(2);
+    twill_group g;
+    _Atomic long ran = 0;
+    cr_assert_eq(twill_group_init(&g, p), 0);
+    racing_spawner rs = {.g = &g, .ran = &ran, .n = 300000};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, spawn_many, &rs), 0);
+    long polls = 0;
+    while (!atomic_load_explicit(&rs.done, memory_order_acquire)) {
+        int rc = twill_group_wait_for(&g, 0);
+        cr_assert(rc == 0 || rc == ETIMEDOUT, "poll returned %s", twill_strerror(rc));
+        polls++;
+    }
+    pthread_join(th, NULL);
+    cr_assert_eq(rs.refused, 0);
+    cr_assert_eq(twill_group_wait_for(&g, TEST_WAIT_NS), 0, "every count was kept (%ld polls)",
+                 polls);
+    cr_assert_eq(atomic_load(&ran), rs.n);
+    cr_assert_eq(twill_group_wait_for(&g, 0), 0, "the group is empty and reusable");
+    twill_pool_destroy(p);
+}
+
 Test(group, zeroed_or_null_group_is_einval_and_takes_nothing, .timeout = 30)
 {
     hook_log h = {0};

@@ -8,7 +8,9 @@
  *   (b) one task group fed at the same time by 2 outside threads and by a
  *       worker (twill_run), some tasks spawning a child into the same group
  *       from inside; every task and child bumps its own counter; the wait
- *       alternates between the main thread and a worker;
+ *       alternates between the main thread and a worker; every fourth
+ *       round a thread polls the group with wait_for(0) while it is fed,
+ *       so waits that return and reset it race the spawns;
  *   (c) twill_parallel_for with grain 1 over 100,000 indices, alternately
  *       from outside and from a worker with pool NULL; a counter per index;
  *   (d) twill_parallel_reduce with grain 1 over the same range with a
@@ -196,6 +198,26 @@ static int worker_wait(void *arg)
     return twill_group_wait(arg);
 }
 
+/* Polls the group with wait_for(0) while the spawners run: each poll that
+   finds the count at zero resets the group for its next round, racing the
+   spawns (issue 15: that reset used to erase a concurrent spawn's count). */
+typedef struct poller_arg {
+    group_round *gr;
+    _Atomic int stop;
+} poller_arg;
+
+static void *poller(void *arg)
+{
+    poller_arg *pa = arg;
+    /* acquire: pairs with main's release once the spawners are joined. */
+    while (!atomic_load_explicit(&pa->stop, memory_order_acquire)) {
+        int rc = twill_group_wait_for(&pa->gr->g, 0);
+        if (rc != 0 && rc != ETIMEDOUT)
+            FAIL("polling wait_for returned %s", twill_strerror(rc));
+    }
+    return NULL;
+}
+
 static void group_phase(twill_pool *pool, group_round *gr, int round)
 {
     if (twill_group_init(&gr->g, pool) != 0)
@@ -207,10 +229,18 @@ static void group_phase(twill_pool *pool, group_round *gr, int round)
         args[s] = (spawner_arg){gr, s};
     for (int s = 0; s < OUTSIDE_SPAWNERS; s++)
         pthread_create(&th[s], NULL, outside_spawner, &args[s]);
+    poller_arg pa = {.gr = gr};
+    pthread_t poll_th;
+    if (round % 4 == 1)
+        pthread_create(&poll_th, NULL, poller, &pa);
     if (twill_run(pool, worker_spawner, &args[OUTSIDE_SPAWNERS]) != 0)
         FAIL("twill_run of the worker spawner");
     for (int s = 0; s < OUTSIDE_SPAWNERS; s++)
         pthread_join(th[s], NULL);
+    if (round % 4 == 1) {
+        atomic_store_explicit(&pa.stop, 1, memory_order_release);
+        pthread_join(poll_th, NULL);
+    }
     int rc = round % 2 == 0 ? twill_group_wait(&gr->g) : twill_run(pool, worker_wait, &gr->g);
     if (rc != 0)
         FAIL("group wait returned %s", twill_strerror(rc));

@@ -80,14 +80,4 @@ static inline bool twill__injector_nonempty(twill__injector *q)
     return (t & ~TWILL__INJ_CLOSED_BIT) != h;
 }
 
-/* Any thread.  Jobs queued or being written, at some recent moment. */
-static inline uint64_t twill__injector_fill(twill__injector *q)
-{
-    /* relaxed: a hint for wake-up hysteresis; the wake-up protocol itself
-       re-checks with try_push (park.c). */
-    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed) & ~TWILL__INJ_CLOSED_BIT;
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
-    return t > h ? t - h : 0;
-}
-
 #endif /* TWILL_INJECTOR_H */

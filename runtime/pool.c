@@ -235,11 +235,15 @@ unsigned twill_pool_size(const twill_pool *pool)
 
 /* ------------------------------------------------------------ submit -- */
 
+/* Yields of a submitter that found the injector full before it sleeps. */
+#define INJECT_SPINS 64
+
 /* Outside thread, stealing scheduler: enqueue into the injector, waiting for
    space as timeout_ns says.  A closed injector (shutdown) refuses. */
 static int inject(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
 {
     int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;
+    int spins = 0;
     for (;;) {
         twill__inj_result r = twill__injector_try_push(&pool->inj, job);
         if (twill_likely(r == TWILL__INJ_PUSHED)) {
@@ -250,6 +254,14 @@ static int inject(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
             return ESHUTDOWN;
         if (timeout_ns == 0)
             return EAGAIN;
+        /* Full: retry a while before sleeping.  A stream of submissions to
+           busy workers finds a slot within a few yields, so it pays neither
+           a sleep nor, on every pop meanwhile, the workers' wake-up call. */
+        if (spins < INJECT_SPINS) {
+            spins++;
+            sched_yield();
+            continue;
+        }
         uint32_t key = twill__event_prepare(&pool->space_ev);
         /* The re-check after our announce: a consumer that frees a cell, or
            shutdown closing the queue, wakes us after this (park.c). */

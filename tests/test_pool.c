@@ -317,6 +317,86 @@ Test(submit, blocking_submit_proceeds_when_space_frees, .timeout = 30)
     cr_assert_eq(atomic_load(&f.ran), 5);
 }
 
+/* Issue 15.2: a submitter blocked on a full queue returns as soon as one
+   slot frees, not once the queue is half empty.  The worker frees one slot
+   by taking a task that then waits for that very submitter: with the old
+   half-empty wake-up this deadlocked (here: the task gave up after its
+   bound and the test failed). */
+typedef struct await_submitter {
+    gate g;                  /* holds the worker while the queue fills */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int returned;            /* the blocked submit has returned */
+    int saw_return;          /* the waiting task saw it within its bound */
+} await_submitter;
+
+static int wait_for_submitter(void *arg)
+{
+    await_submitter *a = arg;
+    struct timespec dl = test_deadline();
+    pthread_mutex_lock(&a->mu);
+    int rc = 0;
+    while (!a->returned && rc == 0)
+        rc = pthread_cond_timedwait(&a->cv, &a->mu, &dl);
+    a->saw_return = a->returned;
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+
+typedef struct notify_submit {
+    blocked_submit b;
+    await_submitter *a;
+} notify_submit;
+
+static void *submit_then_notify(void *arg)
+{
+    notify_submit *n = arg;
+    submit_forever(&n->b);
+    pthread_mutex_lock(&n->a->mu);
+    n->a->returned = 1;
+    pthread_cond_broadcast(&n->a->cv);
+    pthread_mutex_unlock(&n->a->mu);
+    return NULL;
+}
+
+static void blocked_submitter_sees_first_free_slot(int64_t timeout_ns)
+{
+    await_submitter a = {.g = GATE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER,
+                         .cv = PTHREAD_COND_INITIALIZER};
+    _Atomic long ran = 0;
+    twill_config cfg = test_config(1);
+    cfg.queue_capacity = 8;
+    twill_pool *p;
+    cr_assert_eq(twill_pool_create(&p, &cfg), 0);
+    cr_assert_eq(twill_submit(p, gate_task, &a.g), 0);
+    gate_wait_inside(&a.g, 1);
+    cr_assert_eq(twill_submit_for(p, wait_for_submitter, &a, 0), 0);
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(twill_submit_for(p, count_task, &ran, 0), 0);
+    cr_assert_eq(twill_submit_for(p, count_task, &ran, 0), EAGAIN, "the queue is full");
+    notify_submit n = {.b = {.p = p, .ran = &ran, .timeout_ns = timeout_ns}, .a = &a};
+    pthread_t t;
+    pthread_create(&t, NULL, submit_then_notify, &n);
+    while (!atomic_load(&n.b.started))
+        sched_yield();
+    gate_open(&a.g); /* the worker takes wait_for_submitter: one slot frees */
+    pthread_join(t, NULL);
+    cr_assert_eq(n.b.rc, 0);
+    twill_pool_destroy(p);
+    cr_assert(a.saw_return, "the submitter returned while the task waited for it");
+    cr_assert_eq(atomic_load(&ran), 8);
+}
+
+Test(submit, blocked_submit_returns_as_soon_as_one_slot_frees, .timeout = 60)
+{
+    blocked_submitter_sees_first_free_slot(0);
+}
+
+Test(submit, blocked_bounded_submit_returns_as_soon_as_one_slot_frees, .timeout = 60)
+{
+    blocked_submitter_sees_first_free_slot(TEST_WAIT_NS);
+}
+
 typedef struct shutdown_call {
     twill_pool *p;
     twill_stop how;

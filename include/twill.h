@@ -277,6 +277,8 @@ typedef struct twill_stats {
     uint64_t parks;           /* times a worker went to sleep */
     uint64_t wakes;           /* times a sleeping worker woke up */
     uint64_t bind_failures;   /* workers that could not be pinned (never fatal) */
+    uint64_t queued;          /* outside submissions waiting to start now: the
+                                 pool's, whichever worker is asked for */
 } twill_stats;
 
 /*
@@ -285,7 +287,8 @@ typedef struct twill_stats {
  * cancelled group from outside), which belong to no worker.  Counters
  * are written by their own worker only, so a read during activity is a
  * consistent-enough snapshot, not an atomic one.  Readable until destroy.
- * Returns 0; EINVAL for NULL pool/out or a worker out of range.  Any thread.
+ * Returns 0; EINVAL for NULL pool/out or a worker out of range; EOWNERDEAD
+ * for a pool inherited through fork().  Any thread.
  */
 int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out);
 

@@ -7,13 +7,13 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "os.h"
+
 int twill__injector_init(twill__injector *q, size_t capacity)
 {
     if (q == NULL || capacity == 0 || capacity > ((size_t)1 << 30))
         return EINVAL;
-    size_t limit = 1;
-    while (limit < capacity)
-        limit <<= 1;
+    size_t limit = twill__pow2_ceil(capacity);
     /* At least 2 cells: with one, "written this round" (pos + 1) and "free
        for the next round" (pos + capacity) are the same sequence number.
        A limit of 1 is then enforced in try_push. */
@@ -34,11 +34,6 @@ void twill__injector_destroy(twill__injector *q)
 {
     free(q->cells);
     q->cells = NULL;
-}
-
-size_t twill__injector_capacity(const twill__injector *q)
-{
-    return (size_t)q->limit;
 }
 
 twill__inj_result twill__injector_try_push(twill__injector *q, const twill__job *job)

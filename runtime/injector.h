@@ -4,8 +4,9 @@
  * cells, each with a sequence number that says whose turn the cell is).
  *
  * Who may call what: try_push and try_pop from any thread; init and destroy
- * before and after sharing.  Blocking, timeouts and wake-ups are the pool's
- * business (pool.c), built on try_push/try_pop and the events of park.h.
+ * before and after sharing.  Blocking, timeouts and wake-ups are the
+ * scheduler's business (sched_steal.c), built on try_push/try_pop and the
+ * events of park.h.
  *
  * Invariants
  *   - Cell i of round r is writable when seq == i + r*cap and readable when
@@ -50,7 +51,6 @@ typedef struct twill__injector {
    Returns 0, EINVAL, ENOMEM. */
 int twill__injector_init(twill__injector *q, size_t capacity);
 void twill__injector_destroy(twill__injector *q);
-size_t twill__injector_capacity(const twill__injector *q);
 
 /* Outcome of try_push. */
 typedef enum {
@@ -78,6 +78,15 @@ static inline bool twill__injector_nonempty(twill__injector *q)
     uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire);
     uint64_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
     return (t & ~TWILL__INJ_CLOSED_BIT) != h;
+}
+
+/* Any thread.  Jobs queued or being written, at some recent moment.
+   acquire: pairs with the producers' and consumers' CAS. */
+static inline size_t twill__injector_length(twill__injector *q)
+{
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_acquire) & ~TWILL__INJ_CLOSED_BIT;
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    return t > h ? (size_t)(t - h) : 0;
 }
 
 #endif /* TWILL_INJECTOR_H */

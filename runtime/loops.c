@@ -12,7 +12,7 @@
  *
  * Who may call: any thread (see twill.h for pool NULL and outside threads).
  */
-#include "pool.h"
+#include "wait.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +45,10 @@ static bool stopped(loop *lp)
     return atomic_load_explicit(&lp->error, memory_order_relaxed) != 0;
 }
 
+/* Published to the caller by the joins' synchronisation. */
 static void record(loop *lp, int rc)
 {
-    int zero = 0;
-    /* relaxed: published to the caller by the joins' synchronisation. */
-    atomic_compare_exchange_strong_explicit(&lp->error, &zero, rc, memory_order_relaxed,
-                                            memory_order_relaxed);
+    twill__first_error(&lp->error, rc);
 }
 
 static void run_chunk(range *r, size_t b, size_t e)
@@ -64,14 +62,7 @@ static void run_chunk(range *r, size_t b, size_t e)
 /* Is some worker of the pool out of work (so splitting pays)? */
 static bool demand(twill__worker *w)
 {
-    if (w == NULL || w->pool->nworkers == 1)
-        return false;
-    if (w->pool->sched == TWILL_SCHED_CENTRAL)
-        return twill__central_has_demand(w->pool);
-    /* Our queue is empty, or a thief asked us for work (our queue holds
-       only private halves it cannot see: splitting pushes one more, which
-       publishes the older half).  relaxed: a hint. */
-    return twill__own_empty(w) || atomic_load_explicit(&w->split_req, memory_order_relaxed);
+    return w != NULL && twill__sched_demand(w);
 }
 
 static int run_range(void *arg);

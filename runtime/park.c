@@ -49,7 +49,7 @@
  * a sleeper takes over the search (Go's "spinning M" rule).
  *
  * Wake-ups.  A producer wakes one sleeper per publication (an idle worker
- * that then finds more work wakes the next one, see worker.c).  Shutdown
+ * that then finds more work wakes the next one, see sched_steal.c).  Shutdown
  * and termination wake all.  Spurious wake-ups are allowed everywhere: every
  * caller loops and re-checks.
  *
@@ -64,20 +64,9 @@
  */
 #include "park.h"
 
-#include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
-int64_t twill__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "os.h"
 
 static long membarrier_cmd(int cmd)
 {
@@ -129,16 +118,10 @@ bool twill__event_wait(twill__event *ev, uint32_t key, int64_t timeout_ns)
     bool slept = false;
     /* acquire: pairs with the producers' release increment of epoch. */
     if (atomic_load_explicit(&ev->epoch, memory_order_acquire) == key) {
-        struct timespec ts, *tp = NULL;
-        if (timeout_ns >= 0) {
-            ts.tv_sec = timeout_ns / 1000000000;
-            ts.tv_nsec = timeout_ns % 1000000000;
-            tp = &ts;
-        }
         /* The kernel re-reads epoch under its hash-bucket lock and sleeps
            only if it still equals key: a wake between our load and the
            sleep is never lost.  EINTR/EAGAIN/ETIMEDOUT: callers loop. */
-        syscall(SYS_futex, &ev->epoch, FUTEX_WAIT_PRIVATE, key, tp, NULL, 0);
+        twill__futex_wait(&ev->epoch, key, timeout_ns);
         slept = true;
     }
     twill__event_cancel(ev);
@@ -150,5 +133,5 @@ TWILL_COLD void twill__event_wake(twill__event *ev, int n)
     /* release: pairs with the sleepers' acquire loads of epoch; the move
        itself is what makes a not-yet-sleeping announcer skip its sleep. */
     atomic_fetch_add_explicit(&ev->epoch, 1, memory_order_release);
-    syscall(SYS_futex, &ev->epoch, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+    twill__futex_wake(&ev->epoch, n);
 }

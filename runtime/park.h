@@ -94,15 +94,4 @@ static inline void twill__event_notify_all(twill__event *ev)
     twill__event_wake(ev, INT32_MAX);
 }
 
-/* Monotonic clock in nanoseconds. */
-int64_t twill__now_ns(void);
-
-/* Absolute deadline for a timeout > 0, saturating at INT64_MAX (a timeout
-   too large to represent means no limit, never an overflow). */
-static inline int64_t twill__deadline(int64_t timeout_ns)
-{
-    int64_t now = twill__now_ns();
-    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
-
 #endif /* TWILL_PARK_H */

@@ -1,35 +1,34 @@
 /*
  * pool.c — configuration, pool creation, submission from any thread,
- * twill_run, shutdown, statistics and error names.
+ * twill_run, shutdown, statistics and error names: the public face of the
+ * pool, on top of the scheduler interface (sched.h).
  *
- * Taken or not.  An outside submit is taken by one atomic step that
- * shutdown can also make fail: the CAS on the injector's tail, which fails
- * once shutdown has set its CLOSED bit (stealing), or the enqueue under the
- * central queue's lock, which checks `state` (central).  So either the
- * submitter takes nothing (ESHUTDOWN), or its job entered the queue before
- * shutdown closed it.  Only then does shutdown set `closing`, after which
- * workers terminate once every queue is empty (a claimed but not yet
- * written injector cell counts as non-empty), so every job in a queue is
- * run (DRAIN) or discarded (CANCEL) before the workers exit.
+ * Taken or not.  An outside submit is taken by one atomic step of the
+ * policy's outside queue that shutdown can make fail (sched_steal.c,
+ * sched_central.c).  Shutdown stores the new state, closes that queue, and
+ * only then sets `closing`, after which workers terminate once every queue
+ * is empty, so every job in a queue is run (DRAIN) or discarded (CANCEL)
+ * before the workers exit.
+ *
+ * fork().  Threads do not survive fork(): a pool inherited by a child has
+ * no workers.  Every call on it returns EOWNERDEAD (twill__pool_usable),
+ * and destroy frees its memory without joining threads that do not exist.
  *
  * Who may call what: everything here from any thread, except that shutdown
  * from the pool's own worker returns EDEADLK and destroy must be the last
  * use of the pool.
  */
-#include "pool.h"
+#include "job.h"
+#include "wait.h"
+#include "worker.h"
 
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "os.h"
 
-/* Initial deque capacity: a fork-join recursion of depth 256 needs no
-   growth; deeper ones grow once or twice. */
-#define TWILL__DEQUE_INITIAL 256
 /* Worker stack: 8 MiB, enough for a 10,000-deep join or group chain with
    room to spare (~300 bytes a level when optimised); only touched pages are
    committed.  AddressSanitizer's redzones and unoptimised frames take
@@ -88,21 +87,13 @@ static int validate(const twill_config *cfg)
 
 static void free_pool(twill_pool *pool)
 {
+    if (pool->ops != NULL)
+        pool->ops->destroy(pool);
     if (pool->workers != NULL) {
-        for (unsigned i = 0; i < pool->nworkers; i++) {
-            twill__worker *w = &pool->workers[i];
-            while (w->free_list != NULL) {
-                twill__task *t = w->free_list;
-                w->free_list = t->next;
-                free(t);
-            }
-            free(w->victims);
-            twill__deque_destroy(&w->dq);
-        }
+        for (unsigned i = 0; i < pool->nworkers; i++)
+            twill__free_list_clear(&pool->workers[i].free);
         free(pool->workers);
     }
-    twill__central_destroy(pool);
-    twill__injector_destroy(&pool->inj);
     twill__topo_destroy(pool->topo);
     pthread_mutex_destroy(&pool->shutdown_lock);
     free(pool);
@@ -117,38 +108,23 @@ static int init_workers(twill_pool *pool)
         return ENOMEM;
     memset(pool->workers, 0, bytes);
     for (unsigned i = 0; i < pool->nworkers; i++) {
-        twill__worker *w = &pool->workers[i];
-        w->pool = pool;
-        w->work_ev = pool->sched == TWILL_SCHED_STEALING ? &pool->work_ev : NULL;
-        w->id = i;
-        w->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
-        w->victims = malloc((pool->nworkers > 1 ? pool->nworkers - 1 : 1) * sizeof *w->victims);
-        if (w->victims == NULL || twill__deque_init(&w->dq, TWILL__DEQUE_INITIAL) != 0)
-            return ENOMEM;
-        twill__topo_victims(pool->topo, i, pool->nworkers, w->rng, w->victims);
+        pool->workers[i].pool = pool;
+        pool->workers[i].id = i;
     }
     return 0;
 }
 
 /* Set `closing` (and `stopped` when the workers must leave at once), wake
    every worker and join the first n.  seq_cst stores: read by idle workers
-   after their announce (worker.c, park). */
+   after their announce (sched_steal.c, park). */
 static void close_and_join(twill_pool *pool, bool stop_now, unsigned n)
 {
     atomic_store_explicit(&pool->closing, true, memory_order_seq_cst);
     if (stop_now)
         atomic_store_explicit(&pool->stopped, true, memory_order_seq_cst);
-    twill__event_notify_all(&pool->work_ev);
-    if (pool->central != NULL)
-        twill__central_wake_all(pool);
+    pool->ops->wake_all(pool);
     for (unsigned i = 0; i < n; i++)
         pthread_join(pool->workers[i].thread, NULL);
-}
-
-/* Stop and join the workers started so far (create failed halfway). */
-static void abort_start(twill_pool *pool)
-{
-    close_and_join(pool, true, pool->started);
 }
 
 static int start_workers(twill_pool *pool)
@@ -166,7 +142,7 @@ static int start_workers(twill_pool *pool)
     }
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        abort_start(pool);
+        close_and_join(pool, true, pool->started); /* stop those started so far */
         return EAGAIN;
     }
     return 0;
@@ -174,32 +150,23 @@ static int start_workers(twill_pool *pool)
 
 static int build_pool(twill_pool *pool, const twill_config *cfg)
 {
-    pool->sched = cfg->scheduler;
-    pool->pin = cfg->pin;
     pool->discard = cfg->discard;
     pool->discard_ctx = cfg->discard_ctx;
     snprintf(pool->name, 11, "%s", cfg->name != NULL ? cfg->name : "twill");
     pthread_mutex_init(&pool->shutdown_lock, NULL);
-    twill__event_init(&pool->work_ev, true);
-    twill__event_init(&pool->space_ev, true);
+    pool->fork_gen = twill__fork_watch();
     int rc = twill__topo_create(&pool->topo, cfg->pin);
     if (rc != 0)
         return rc;
     pool->nworkers = cfg->workers != 0 ? cfg->workers : twill__topo_default_workers(pool->topo);
     if (pool->nworkers > TWILL_MAX_WORKERS) /* a default on a huge machine */
         pool->nworkers = TWILL_MAX_WORKERS;
+    rc = init_workers(pool);
+    if (rc != 0)
+        return rc;
     size_t cap = cfg->queue_capacity != 0 ? cfg->queue_capacity : TWILL_DEFAULT_QUEUE_CAPACITY;
-    if (pool->sched == TWILL_SCHED_CENTRAL) {
-        size_t pow2 = 1; /* same rounding as the injector */
-        while (pow2 < cap)
-            pow2 <<= 1;
-        rc = twill__central_create(pool, pow2);
-    } else {
-        rc = twill__injector_init(&pool->inj, cap);
-    }
-    if (rc == 0)
-        rc = init_workers(pool);
-    return rc;
+    pool->ops = twill__sched_policy(cfg->scheduler);
+    return pool->ops->create(pool, twill__pow2_ceil(cap));
 }
 
 int twill_pool_create(twill_pool **out, const twill_config *cfg)
@@ -235,83 +202,13 @@ unsigned twill_pool_size(const twill_pool *pool)
 
 /* ------------------------------------------------------------ submit -- */
 
-/* Yields of a submitter that found the injector full before it sleeps. */
-#define INJECT_SPINS 64
-
-/* Outside thread, stealing scheduler: enqueue into the injector, waiting for
-   space as timeout_ns says.  A closed injector (shutdown) refuses. */
-static int inject(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
-{
-    int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;
-    int spins = 0;
-    for (;;) {
-        twill__inj_result r = twill__injector_try_push(&pool->inj, job);
-        if (twill_likely(r == TWILL__INJ_PUSHED)) {
-            twill__event_notify(&pool->work_ev);
-            return 0;
-        }
-        if (r == TWILL__INJ_CLOSED)
-            return ESHUTDOWN;
-        if (timeout_ns == 0)
-            return EAGAIN;
-        /* Full: retry a while before sleeping.  A stream of submissions to
-           busy workers finds a slot within a few yields, so it pays neither
-           a sleep nor, on every pop meanwhile, the workers' wake-up call. */
-        if (spins < INJECT_SPINS) {
-            spins++;
-            sched_yield();
-            continue;
-        }
-        uint32_t key = twill__event_prepare(&pool->space_ev);
-        /* The re-check after our announce: a consumer that frees a cell, or
-           shutdown closing the queue, wakes us after this (park.c). */
-        r = twill__injector_try_push(&pool->inj, job);
-        if (r != TWILL__INJ_FULL) {
-            twill__event_cancel(&pool->space_ev);
-            if (r == TWILL__INJ_CLOSED)
-                return ESHUTDOWN;
-            twill__event_notify(&pool->work_ev);
-            return 0;
-        }
-        int64_t left = -1;
-        if (timeout_ns > 0) {
-            left = deadline - twill__now_ns();
-            if (left <= 0) {
-                twill__event_cancel(&pool->space_ev);
-                return ETIMEDOUT;
-            }
-        }
-        twill__event_wait(&pool->space_ev, key, left);
-    }
-}
-
-/* Can a worker of pool submit or spawn now?  0 or ESHUTDOWN. */
-int twill__accepts_inside(const twill_pool *pool)
-{
-    /* acquire: pairs with shutdown's store of state. */
-    return atomic_load_explicit(&pool->state, memory_order_acquire) == TWILL__CANCELLING
-               ? ESHUTDOWN
-               : 0;
-}
-
-int twill__submit_job(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
-{
-    twill__worker *w = twill__self_in(pool);
-    if (w != NULL) {
-        int rc = twill__accepts_inside(pool);
-        return rc != 0 ? rc : twill__push_job(w, job);
-    }
-    /* Outside: the queue itself decides "taken or not" against shutdown
-       (the injector's CLOSED bit, the central queue's lock). */
-    return pool->sched == TWILL_SCHED_CENTRAL
-               ? twill__central_push_external(pool, job, timeout_ns)
-               : inject(pool, job, timeout_ns);
-}
-
 int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_ns)
 {
     if (pool == NULL || fn == NULL)
         return EINVAL;
+    int rc = twill__pool_usable(pool);
+    if (rc != 0)
+        return rc;
     twill__job job = {.fn = fn, .arg = arg, .ctl = NULL, .kind = TWILL__JOB_PLAIN};
     return twill__submit_job(pool, &job, timeout_ns);
 }
@@ -325,18 +222,20 @@ int twill_run(twill_pool *pool, twill_fn fn, void *arg)
 {
     if (pool == NULL || fn == NULL)
         return EINVAL;
+    int rc = twill__pool_usable(pool);
+    if (rc != 0)
+        return rc;
     if (twill__self_in(pool) != NULL)
         return fn(arg);
     twill__run_ctl ctl;
-    atomic_init(&ctl.done, 0);
+    atomic_init(&ctl.done, 1);
     ctl.result = 0;
     twill__job job = {.fn = fn, .arg = arg, .ctl = &ctl, .kind = TWILL__JOB_RUN};
-    int rc = twill__submit_job(pool, &job, -1);
+    rc = twill__submit_job(pool, &job, -1);
     if (rc != 0)
         return rc;
-    /* acquire: pairs with the worker's release store of done. */
-    while (atomic_load_explicit(&ctl.done, memory_order_acquire) == 0)
-        syscall(SYS_futex, &ctl.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    /* From a worker of another pool this blocks that worker (twill.h). */
+    twill__wait(NULL, &ctl.done, -1, NULL);
     return ctl.result;
 }
 
@@ -346,6 +245,9 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded)
 {
     if (pool == NULL || (how != TWILL_DRAIN && how != TWILL_CANCEL))
         return EINVAL;
+    int rc = twill__pool_usable(pool);
+    if (rc != 0)
+        return rc;
     if (twill__self_in(pool) != NULL)
         return EDEADLK;
     pthread_mutex_lock(&pool->shutdown_lock);
@@ -359,9 +261,7 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded)
        central queue's enqueue under its lock (file comment). */
     atomic_store_explicit(&pool->state, how == TWILL_DRAIN ? TWILL__DRAINING : TWILL__CANCELLING,
                           memory_order_seq_cst);
-    if (pool->central == NULL)
-        twill__injector_close(&pool->inj);
-    twill__event_notify_all(&pool->space_ev); /* blocked submitters: refused */
+    pool->ops->close(pool); /* blocked outside submitters: refused */
     close_and_join(pool, false, pool->nworkers);
     pool->joined = true;
     pthread_mutex_unlock(&pool->shutdown_lock);
@@ -374,7 +274,21 @@ void twill_pool_destroy(twill_pool *pool)
 {
     if (pool == NULL || twill__self_in(pool) != NULL)
         return; /* from its own worker: it cannot wait for itself */
+    if (twill__pool_usable(pool) != 0) {
+        /* Inherited through fork(): no thread to join, no lock to trust
+           (a parent thread may have held it); memory only. */
+        pool->ops->destroy(pool);
+        pool->ops = NULL;
+        free_pool(pool);
+        return;
+    }
     twill_pool_shutdown(pool, TWILL_DRAIN, NULL);
+    /* Outside submitters that shutdown woke may still be on their way out
+       of a submit call (twill.h forbids calling destroy meanwhile, but it
+       is an easy mistake): let them leave before the memory goes.
+       acquire: pairs with their release decrement. */
+    while (atomic_load_explicit(&pool->submitters, memory_order_acquire) != 0)
+        sched_yield();
     free_pool(pool);
 }
 
@@ -400,7 +314,11 @@ int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out)
 {
     if (pool == NULL || out == NULL || worker < -1 || worker >= (int)pool->nworkers)
         return EINVAL;
+    int rc = twill__pool_usable(pool);
+    if (rc != 0)
+        return rc;
     memset(out, 0, sizeof *out);
+    out->queued = pool->ops->queued((twill_pool *)pool);
     if (worker >= 0) {
         add_counters(out, &pool->workers[worker].stats);
         return 0;
@@ -411,18 +329,6 @@ int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out)
     out->tasks_discarded += atomic_load_explicit(&((twill_pool *)pool)->outside_discards,
                                                  memory_order_relaxed);
     return 0;
-}
-
-/* Outside submissions queued now (a hint, for tests and diagnostics). */
-size_t twill__pool_queued(twill_pool *pool)
-{
-    if (pool->sched == TWILL_SCHED_CENTRAL)
-        return twill__central_external(pool);
-    /* acquire: pairs with the producers' and consumers' CAS. */
-    uint64_t t = atomic_load_explicit(&pool->inj.tail, memory_order_acquire) &
-                 ~TWILL__INJ_CLOSED_BIT;
-    uint64_t h = atomic_load_explicit(&pool->inj.head, memory_order_acquire);
-    return t > h ? (size_t)(t - h) : 0;
 }
 
 /* ---------------------------------------------------------- identity -- */
@@ -443,12 +349,13 @@ const char *twill_strerror(int code)
     case 0: return "success";
     case EINVAL: return "invalid argument";
     case ENOMEM: return "out of memory";
-    case EAGAIN: return "queue full (try again)";
+    case EAGAIN: return "try again (queue full, or a worker thread could not be started)";
     case ETIMEDOUT: return "timed out";
     case ECANCELED: return "canceled";
     case ESHUTDOWN: return "pool is shutting down";
     case EDEADLK: return "would deadlock (called from the pool's own worker)";
     case EBUSY: return "busy";
+    case EOWNERDEAD: return "pool belongs to the parent process (used after fork)";
     default: return "unknown error";
     }
 }

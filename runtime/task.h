@@ -3,22 +3,25 @@
  *
  * A job is a task by value: function, argument, and what to do when it ends
  * (its kind and control block).  The injector and the central queue's
- * external path carry jobs; a task record wraps a job so that it can sit in
+ * outside path carry jobs; a task record wraps a job so that it can sit in
  * a Chase-Lev deque or the central FIFO by pointer.
  *
  * Records of join halves live on the joiner's stack; all other records come
  * from per-worker free lists (no malloc once warm) and go back to the free
  * list of whichever worker ran them.
+ *
+ * Who may call what: a free list is its worker's own (owner only).
  */
 #ifndef TWILL_TASK_H
 #define TWILL_TASK_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "common.h"
 #include "twill.h"
 
-/* What happens when a job ends, or is discarded. */
+/* What happens when a job ends, or is discarded (job.c). */
 enum {
     TWILL__JOB_PLAIN, /* twill_submit: nothing more */
     TWILL__JOB_GROUP, /* twill_group_spawn: ctl is the group; account for it */
@@ -33,29 +36,77 @@ typedef struct twill__job {
     unsigned kind; /* TWILL__JOB_* */
 } twill__job;
 
-/* States of a join record (the b half).  Written by whoever runs b, read by
-   the joiner. */
-enum {
-    TWILL__JOIN_PENDING = 0, /* b not finished */
-    TWILL__JOIN_SLEEPING = 1, /* b not finished and the joiner sleeps on state */
-    TWILL__JOIN_DONE = 2     /* b finished; result is valid */
-};
-
 typedef struct twill__task {
     twill__job job;
-    /* Join records only. */
-    _Atomic uint32_t state; /* TWILL__JOIN_*: thief writes DONE, joiner SLEEPING */
+    /* Join records only, from the moment the record can be taken by
+       another worker (twill__task_share). */
+    _Atomic uint32_t done;  /* completion word (completion.h): 1 until b finished */
     _Atomic int thief;      /* id of the worker that stole it, -1: none yet */
-    int result;             /* b's code, published by the DONE store */
+    int result;             /* b's code, published by the finish of `done` */
     /* Free-list and central FIFO links; owner of the list only. */
     struct twill__task *next, *prev;
-    uint8_t queued;         /* central FIFO: 1 while linked in (mutex held) */
+    uint8_t queued;         /* central FIFO: nonzero while linked in (lock held) */
 } twill__task;
+
+/* A join record leaves its owner's private reach (a deque, the central
+   FIFO): give it the fields a thief and a waiting joiner use.  relaxed:
+   published by the queue's own release (deque push, FIFO lock). */
+static inline void twill__task_share(twill__task *t)
+{
+    if (t->job.kind == TWILL__JOB_JOIN) {
+        atomic_store_explicit(&t->done, 1, memory_order_relaxed);
+        atomic_store_explicit(&t->thief, -1, memory_order_relaxed);
+    }
+}
 
 /* Completion of a twill_run: written by the worker, read by the waiter. */
 typedef struct twill__run_ctl {
-    _Atomic uint32_t done; /* futex word: 0 pending, 1 done */
+    _Atomic uint32_t done; /* completion word: 1 until fn finished or was discarded */
     int result;            /* fn's code, or ECANCELED; published by done */
 } twill__run_ctl;
+
+/* Spare records of one worker.  Beyond TWILL__FREE_LIST_MAX they are
+   freed, so a producer/consumer pattern cannot pile records up on the
+   consumer. */
+#define TWILL__FREE_LIST_MAX 256
+typedef struct twill__free_list {
+    twill__task *head;
+    unsigned len;
+} twill__free_list;
+
+/* Owner only.  A record, or NULL when out of memory. */
+static inline twill__task *twill__task_alloc(twill__free_list *fl)
+{
+    twill__task *t = fl->head;
+    if (twill_likely(t != NULL)) {
+        fl->head = t->next;
+        fl->len--;
+        return t;
+    }
+    return malloc(sizeof *t);
+}
+
+/* Owner only. */
+static inline void twill__task_free(twill__free_list *fl, twill__task *t)
+{
+    if (twill_unlikely(fl->len >= TWILL__FREE_LIST_MAX)) {
+        free(t);
+        return;
+    }
+    t->next = fl->head;
+    fl->head = t;
+    fl->len++;
+}
+
+/* Owner only, once nobody else uses the list. */
+static inline void twill__free_list_clear(twill__free_list *fl)
+{
+    while (fl->head != NULL) {
+        twill__task *t = fl->head;
+        fl->head = t->next;
+        free(t);
+    }
+    fl->len = 0;
+}
 
 #endif /* TWILL_TASK_H */

@@ -11,8 +11,14 @@
  *
  * Victim order: the other workers sorted by the depth of the deepest hwloc
  * object they share with us (same core, then same cache, then same package,
- * then the rest); ties form a level, and each level is rotated by a random
- * amount so that workers do not all start with the same victim.
+ * then the rest); ties form a level.  The thief starts each level at a
+ * fresh random member on every pass (sched_steal.c).
+ *
+ * Binding allocates nothing: each place's CPU set is converted to a
+ * cpu_set_t when the pool is created, and a worker binds with
+ * pthread_setaffinity_np on it.  (hwloc_set_cpubind allocates inside
+ * hwloc on every call, and hwloc 2.9 crashes when that allocation fails:
+ * issue 15.)
  *
  * Who may call what: see topology.h.  The topology is read-only once
  * created.
@@ -21,6 +27,9 @@
 
 #include <errno.h>
 #include <hwloc.h>
+#include <hwloc/glibc-sched.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +37,7 @@ struct twill__topo {
     hwloc_topology_t topo;
     twill_pin pin;
     unsigned nplaces;
-    hwloc_cpuset_t *place_set; /* usable CPUs of each place */
+    cpu_set_t *place_set;      /* usable CPUs of each place, ready to bind */
     hwloc_obj_t *place_obj;    /* the core or PU object of each place */
 };
 
@@ -36,8 +45,6 @@ void twill__topo_destroy(twill__topo *t)
 {
     if (t == NULL)
         return;
-    for (unsigned i = 0; i < t->nplaces; i++)
-        hwloc_bitmap_free(t->place_set[i]);
     free(t->place_set);
     free(t->place_obj);
     if (t->topo != NULL)
@@ -84,7 +91,9 @@ static int add_places(twill__topo *t, hwloc_const_bitmap_t usable)
         if (s == NULL)
             return ENOMEM;
         hwloc_bitmap_and(s, o->cpuset, usable);
-        t->place_set[t->nplaces] = s;
+        hwloc_cpuset_to_glibc_sched_affinity(t->topo, s, &t->place_set[t->nplaces],
+                                             sizeof(cpu_set_t));
+        hwloc_bitmap_free(s);
         t->place_obj[t->nplaces] = o;
         t->nplaces++;
     }
@@ -127,9 +136,8 @@ int twill__topo_bind(const twill__topo *t, unsigned id)
         return 0;
     if (t->nplaces == 0)
         return ENODEV;
-    if (hwloc_set_cpubind(t->topo, t->place_set[id % t->nplaces], HWLOC_CPUBIND_THREAD) != 0)
-        return errno != 0 ? errno : EINVAL;
-    return 0;
+    return pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t),
+                                  &t->place_set[id % t->nplaces]);
 }
 
 /* How near worker j is to worker i: the depth of their deepest common
@@ -145,8 +153,8 @@ static int nearness(const twill__topo *t, unsigned i, unsigned j)
     return c != NULL ? c->depth : 0;
 }
 
-void twill__topo_victims(const twill__topo *t, unsigned id, unsigned n,
-                         uint64_t seed, uint16_t *order)
+unsigned twill__topo_victims(const twill__topo *t, unsigned id, unsigned n, uint16_t *order,
+                            uint16_t *level_end)
 {
     unsigned m = 0;
     int key[TWILL_MAX_WORKERS];
@@ -164,18 +172,9 @@ void twill__topo_victims(const twill__topo *t, unsigned id, unsigned n,
         key[p] = k;
         order[p] = (uint16_t)j;
     }
-    /* Rotate each level by a pseudo-random amount. */
-    for (unsigned lo = 0; lo < m;) {
-        unsigned hi = lo;
-        while (hi < m && key[hi] == key[lo])
-            hi++;
-        unsigned len = hi - lo, r;
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        r = (unsigned)((seed >> 33) % len);
-        uint16_t tmp[TWILL_MAX_WORKERS];
-        for (unsigned q = 0; q < len; q++)
-            tmp[q] = order[lo + (q + r) % len];
-        memcpy(&order[lo], tmp, len * sizeof tmp[0]);
-        lo = hi;
-    }
+    unsigned levels = 0;
+    for (unsigned i = 0; i < m; i++)
+        if (i + 1 == m || key[i + 1] != key[i])
+            level_end[levels++] = (uint16_t)(i + 1);
+    return levels;
 }

@@ -26,15 +26,16 @@ void twill__topo_destroy(twill__topo *t);
 unsigned twill__topo_default_workers(const twill__topo *t);
 
 /* Bind the calling thread for worker `id` (round-robin over cores or
-   hardware threads when there are more workers than places).  Returns 0,
-   or an errno value when the bind failed (never fatal; counted in stats).
-   TWILL_PIN_NONE: no-op. */
+   hardware threads when there are more workers than places).  Allocates
+   nothing.  Returns 0, or an errno value when the bind failed (never
+   fatal; counted in stats).  TWILL_PIN_NONE: no-op. */
 int twill__topo_bind(const twill__topo *t, unsigned id);
 
 /* Fill order[0..n-2] with the other workers of an n-worker pool for worker
-   `id`, nearest first (same core, same cache, same package, the rest), each
-   level starting at a random member (rotated by seed). */
-void twill__topo_victims(const twill__topo *t, unsigned id, unsigned n,
-                         uint64_t seed, uint16_t *order);
+   `id`, nearest first (same core, same cache, same package, the rest), and
+   level_end[0..k-1] with the end of each level of equally near workers.
+   Returns k (0 for a 1-worker pool). */
+unsigned twill__topo_victims(const twill__topo *t, unsigned id, unsigned n, uint16_t *order,
+                             uint16_t *level_end);
 
 #endif /* TWILL_TOPOLOGY_H */

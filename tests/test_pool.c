@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "pool.h" /* twill__pool_queued: an internal probe */
 #include "testutil.h"
 
 
@@ -691,9 +690,10 @@ Test(shutdown, run_whose_task_is_discarded_returns_ecanceled, .timeout = 30)
     runner r = {.p = p, .rc = -1};
     pthread_t t, s;
     pthread_create(&t, NULL, run_thread, &r);
-    /* Wait until the run's task is queued (internal probe: no sleeping). */
+    /* Wait until the run's task is queued (no sleeping). */
     struct timespec dl = test_deadline(), now;
-    while (twill__pool_queued(p) == 0) {
+    twill_stats st = {0};
+    while (twill_pool_stats(p, -1, &st) == 0 && st.queued == 0) {
         clock_gettime(CLOCK_REALTIME, &now);
         cr_assert(now.tv_sec < dl.tv_sec, "twill_run never queued its task");
         sched_yield();

@@ -1,0 +1,148 @@
+/*
+ * job.c — what running, finishing and discarding a job of each kind means:
+ *   PLAIN  run it, count it;
+ *   GROUP  skip it (discard) if its group was cancelled; a nonzero code is
+ *          the group's first error and cancels it; finish one of `pending`;
+ *   RUN    hand the code to twill_run's waiter and finish its word;
+ *   JOIN   the b half of a join: always runs (even when cancelling: it is
+ *          part of a running task), result to the joiner, finish its word.
+ * A discarded job calls the pool's discard hook, is counted, and finishes
+ * its waiter's word (a skipped group task, ECANCELED for twill_run).
+ *
+ * The poll.  Every TWILL__POLL_EVERY tasks run on a worker (counted where
+ * they run: the worker loop, a join's inline half, a helping wait), the
+ * worker runs one outside job if one waits, so a worker deep in a single
+ * join tree still starts outside work.  The job runs on the worker's stack
+ * at that point, like work a helping wait runs; polls do not nest.
+ *
+ * Who may call what: see job.h.
+ */
+#include "job.h"
+
+#include <stdlib.h>
+
+TWILL_COLD void twill__job_poll(twill__worker *w)
+{
+    twill__job job;
+    const twill__sched_ops *ops = w->pool->ops;
+    if (w->polling || w->waits > TWILL__HELP_DEPTH || ops->take_outside == NULL ||
+        !ops->take_outside(w, &job))
+        return;
+    w->polling = true;
+    twill__run_job(w, &job);
+    w->polling = false;
+}
+
+int twill__push_job(twill__worker *w, const twill__job *job)
+{
+    twill__task *t = twill__task_alloc(&w->free);
+    if (t == NULL)
+        return ENOMEM;
+    t->job = *job;
+    if (twill_unlikely(twill__sched_push(w, t) != 0)) {
+        twill__task_free(&w->free, t);
+        return ENOMEM;
+    }
+    return 0;
+}
+
+int twill__submit_job(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
+{
+    twill__worker *w = twill__self_in(pool);
+    if (w != NULL) {
+        int rc = twill__accepts_inside(pool);
+        return rc != 0 ? rc : twill__push_job(w, job);
+    }
+    /* Outside: the policy's queue decides "taken or not" against shutdown.
+       The count of submitters in flight lets destroy wait for those that
+       shutdown woke (relaxed in, release out: pairs with destroy's
+       acquire, so our last touch of the pool precedes its free). */
+    atomic_fetch_add_explicit(&pool->submitters, 1, memory_order_relaxed);
+    int rc = pool->ops->submit(pool, job, timeout_ns);
+    atomic_fetch_sub_explicit(&pool->submitters, 1, memory_order_release);
+    return rc;
+}
+
+void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *job)
+{
+    if (pool->discard != NULL)
+        pool->discard(job->fn, job->arg, pool->discard_ctx);
+    if (w != NULL)
+        TWILL__COUNT(w, tasks_discarded, 1);
+    else
+        atomic_fetch_add_explicit(&pool->outside_discards, 1, memory_order_relaxed);
+    if (job->kind == TWILL__JOB_GROUP) {
+        twill__group_ctl *g = job->ctl;
+        /* relaxed: read by the waiter after its acquire of pending. */
+        atomic_store_explicit(&g->skipped, true, memory_order_relaxed);
+        twill__finish(&g->pending);
+    } else if (job->kind == TWILL__JOB_RUN) {
+        twill__run_ctl *rc = job->ctl;
+        rc->result = ECANCELED;
+        twill__finish(&rc->done);
+    }
+}
+
+static void run_group_job(twill__worker *w, const twill__job *job)
+{
+    twill__group_ctl *g = job->ctl;
+    /* acquire: pairs with the release store in twill_group_cancel. */
+    if (atomic_load_explicit(&g->cancelled, memory_order_acquire)) {
+        twill__discard_job(w->pool, w, job);
+        return;
+    }
+    int rc = job->fn(job->arg);
+    twill__count_result(w, rc);
+    if (rc != 0) {
+        /* published by the finish's release */
+        twill__first_error(&g->first_error, rc);
+        twill__group_cancel(g);
+    }
+    twill__finish(&g->pending);
+}
+
+void twill__run_job(twill__worker *w, const twill__job *job)
+{
+    /* relaxed: a task that starts just before a cancelling shutdown becomes
+       visible runs, which is allowed (it was running "at" shutdown). */
+    if (twill_unlikely(atomic_load_explicit(&w->pool->state, memory_order_relaxed) ==
+                       TWILL__CANCELLING)) {
+        /* relaxed: read by shutdown after joining the workers. */
+        atomic_fetch_add_explicit(&w->pool->shutdown_discards, 1, memory_order_relaxed);
+        twill__discard_job(w->pool, w, job);
+        return;
+    }
+    switch (job->kind) {
+    case TWILL__JOB_GROUP:
+        run_group_job(w, job);
+        break;
+    case TWILL__JOB_RUN: {
+        twill__run_ctl *rc = job->ctl;
+        rc->result = job->fn(job->arg);
+        twill__count_result(w, rc->result);
+        twill__finish(&rc->done);
+        break;
+    }
+    default:
+        twill__count_result(w, job->fn(job->arg));
+        break;
+    }
+    twill__job_tick(w);
+}
+
+void twill__run_record(twill__worker *w, twill__task *t)
+{
+    if (t->job.kind != TWILL__JOB_JOIN) {
+        twill__job job = t->job;
+        twill__task_free(&w->free, t); /* recycle before running: stays hot */
+        twill__run_job(w, &job);
+        return;
+    }
+    /* A stolen (or leftover) join half: always runs, even when cancelling.
+       After the finish the record (on the joiner's stack) may be gone. */
+    int rc = t->job.fn(t->job.arg);
+    twill__count_result(w, rc);
+    t->result = rc;
+    twill__finish(&t->done);
+    twill__job_tick(w);
+}

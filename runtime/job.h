@@ -1,0 +1,70 @@
+/*
+ * job.h — what running, finishing and discarding a job of each kind means
+ * (job.c), the group's control block that group jobs account to, and the
+ * poll that keeps outside jobs from waiting behind a long stream of local
+ * work.
+ *
+ * Who may call what: on worker w itself, except twill__discard_job (any
+ * thread, w NULL off the pool's workers).
+ */
+#ifndef TWILL_JOB_H
+#define TWILL_JOB_H
+
+#include "sched.h"
+
+/* A group as job.c sees it; group.c overlays it on the caller's
+   twill_group.  `pending` is a completion word (completion.h): tasks
+   spawned and not yet finished or discarded. */
+typedef struct twill__group_ctl {
+    uint32_t magic;                 /* GROUP_MAGIC once initialised (group.c) */
+    _Atomic uint32_t pending;
+    _Atomic int first_error;        /* first nonzero task code; CAS from 0 */
+    _Atomic bool cancelled;         /* set by cancel or a failing task */
+    _Atomic bool skipped;           /* some task was discarded unrun */
+    twill_pool *pool;               /* written by init only */
+} twill__group_ctl;
+
+/* Any thread.  Cancel g: tasks not yet started are discarded.  release:
+   pairs with the acquire loads of cancelled before a task starts. */
+static inline void twill__group_cancel(twill__group_ctl *g)
+{
+    atomic_store_explicit(&g->cancelled, true, memory_order_release);
+}
+
+/* Take an outside job every this many tasks run, wherever they run, so an
+   outside task waits behind at most this many local ones.  A power of two
+   (a mask of tasks_run, so the check is two instructions). */
+#define TWILL__POLL_EVERY 64
+
+void twill__job_poll(twill__worker *w);
+
+/* Worker w has just finished a task (its completion published): now and
+   then, run an outside job that may be waiting. */
+static inline void twill__job_tick(twill__worker *w)
+{
+    /* relaxed: our own counter. */
+    if (twill_unlikely((atomic_load_explicit(&w->stats.tasks_run, memory_order_relaxed) &
+                        (TWILL__POLL_EVERY - 1)) == 0))
+        twill__job_poll(w);
+}
+
+/* Any thread: take job for pool.  From one of its workers: pushed to that
+   worker's own queue (never blocks); from elsewhere: the policy's outside
+   queue, waiting as timeout_ns says (twill_submit_for). */
+int twill__submit_job(twill_pool *pool, const twill__job *job, int64_t timeout_ns);
+
+/* Owner only.  Wrap a job in a record and push it.  0 or ENOMEM. */
+int twill__push_job(twill__worker *w, const twill__job *job);
+void twill__run_job(twill__worker *w, const twill__job *job);
+void twill__run_record(twill__worker *w, twill__task *t);
+void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *job);
+
+static inline void twill__run_found(twill__worker *w, twill__found *f)
+{
+    if (f->rec != NULL)
+        twill__run_record(w, f->rec);
+    else
+        twill__run_job(w, &f->job);
+}
+
+#endif /* TWILL_JOB_H */

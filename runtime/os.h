@@ -1,0 +1,71 @@
+/*
+ * os.h — the runtime's only wrappers around the operating system: the Linux
+ * futex, the monotonic clock, and one power-of-two rounding.
+ *
+ * Who may call what: every function, any thread.  No state.
+ */
+#ifndef TWILL_OS_H
+#define TWILL_OS_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Relative timeout in nanoseconds (>= 0) as a timespec. */
+static inline struct timespec twill__timespec(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    return ts;
+}
+
+/* Sleep while *word == expected, at most timeout_ns (< 0: no limit).  The
+   kernel compares under its own lock, so a wake between the caller's check
+   and the sleep is never lost.  Spurious returns (EINTR, EAGAIN, the
+   timeout) are the caller's to handle: every caller loops and re-checks. */
+static inline void twill__futex_wait(_Atomic uint32_t *word, uint32_t expected,
+                                     int64_t timeout_ns)
+{
+    struct timespec ts = twill__timespec(timeout_ns < 0 ? 0 : timeout_ns);
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, timeout_ns < 0 ? NULL : &ts,
+            NULL, 0);
+}
+
+/* Wake up to n sleepers on word.  Does not write *word: a waker may call it
+   after the word's owner has already seen its last change and gone. */
+static inline void twill__futex_wake(_Atomic uint32_t *word, int n)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/* Monotonic clock in nanoseconds. */
+static inline int64_t twill__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Absolute deadline for a timeout > 0, saturating at INT64_MAX (a timeout
+   too large to represent means no limit, never an overflow). */
+static inline int64_t twill__deadline(int64_t timeout_ns)
+{
+    int64_t now = twill__now_ns();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+/* Smallest power of two >= n (n >= 1, at most 2^63). */
+static inline size_t twill__pow2_ceil(size_t n)
+{
+    size_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+#endif /* TWILL_OS_H */

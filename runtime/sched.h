@@ -1,0 +1,358 @@
+/*
+ * sched.h — the one internal scheduler interface, and the pool and worker
+ * as every runtime file sees them.
+ *
+ * Layering: each file calls only files below it; nothing below points back
+ * up.  Only sched.h, sched_steal.* and sched_central.c know which policy
+ * runs (and pool.c, which reads the policy's name from the config).
+ *
+ *   pool.c                 create, shutdown, stats, config, submit, twill_run
+ *   group.c join.c loops.c the fork-join helpers
+ *   worker.c               a worker thread's loop: find, run, idle
+ *   wait.c                 the one helping wait (join, group, twill_run)
+ *   job.c                  what running, finishing, discarding a job means
+ *   sched.h                this interface; inline dispatch to the fast paths
+ *   sched_steal.[ch]       work stealing: private stack, deque, injector,
+ *                          stealing, spinning, parking, termination
+ *   sched_central.c        the classic pool: one FIFO, a mutex, a condvar
+ *   deque injector park topology   the stealing scheduler's parts
+ *   completion.h task.h os.h common.h   leaves: words, records, OS calls
+ *
+ * A policy is a twill__sched_ops table (cold paths, called through it) plus,
+ * for work stealing, inline fast paths (push, join push and take back),
+ * which sched.h calls directly: no indirect call on the fork-join path.  A
+ * third policy is one new file and one line in twill__sched_policy().
+ *
+ * Pool lifecycle (state):
+ *   RUNNING  -> DRAINING or CANCELLING   (first shutdown call)
+ *   then the shutdown caller closes the outside queue (no submit can land
+ *   after that), sets `closing`, and wakes every worker; the worker that
+ *   finds every queue empty while every other worker is idle sets `stopped`
+ *   (twill__sched_may_stop); workers exit.
+ */
+#ifndef TWILL_SCHED_H
+#define TWILL_SCHED_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "completion.h"
+#include "deque.h"
+#include "park.h"
+#include "task.h"
+#include "topology.h"
+#include "twill.h"
+
+/* Pool states, in the order they happen. */
+enum {
+    TWILL__RUNNING = 0,    /* accepting work from everywhere */
+    TWILL__DRAINING = 1,   /* outside submits refused; everything accepted runs */
+    TWILL__CANCELLING = 2  /* every submit refused; queued tasks are discarded */
+};
+
+/* Per-worker counters: written by their worker only (relaxed load+store, no
+   read-modify-write), read by twill_pool_stats from any thread. */
+typedef struct twill__counters {
+    _Atomic uint64_t tasks_run, tasks_failed, tasks_discarded;
+    _Atomic uint64_t spawns, steals, steal_attempts, injected;
+    _Atomic uint64_t parks, wakes, bind_failures;
+} twill__counters;
+
+/* Owner-only increment of a counter readable by other threads. */
+#define TWILL__COUNT(w, field, n)                                                   \
+    atomic_store_explicit(&(w)->stats.field,                                        \
+                          atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + (n), \
+                          memory_order_relaxed)
+
+/* Private stack of the stealing scheduler: the newest join halves of a
+   worker, invisible to thieves, so that pushing and popping them needs no
+   fence (sched_steal.h).  Power of two; when full, the older half is
+   published. */
+#define TWILL__PRIVATE_CAP 64
+
+/* The stealing scheduler's part of a worker; all zero under other
+   policies (work_ev NULL says so). */
+typedef struct twill__steal_worker {
+    twill__deque dq;           /* public tasks: owner push/take; others steal */
+    /* Written by thieves that found dq empty (set if clear), cleared by the
+       owner when it publishes; read by the owner on every push. */
+    alignas(TWILL_CACHE_LINE) _Atomic bool split_req;
+    /* Written by the owner only. */
+    alignas(TWILL_CACHE_LINE) uint32_t priv_lo, priv_hi; /* private tasks: priv[lo..hi) */
+    twill__event *work_ev;     /* the pool's work event; NULL: another policy */
+    uint64_t rng;              /* victim order: a fresh start each steal pass */
+    uint16_t *victims;         /* nearest first; nworkers - 1 entries */
+    uint16_t *level_end;       /* victims[level_end[k-1] .. level_end[k]) share a level */
+    unsigned nlevels;
+    /* Private tasks that neither fit the private stack nor the deque (out
+       of memory growing it): newest first, linked through `next`; older
+       than every private task, newer than every deque task, and never
+       seen by thieves.  Almost always NULL. */
+    twill__task *spilled;
+    twill__task *priv[TWILL__PRIVATE_CAP];
+} twill__steal_worker;
+
+typedef struct twill__worker {
+    twill__steal_worker s;
+    /* Written by the owner only (counters: read by stats too). */
+    struct twill_pool *pool;
+    unsigned id;
+    unsigned waits;            /* nested helping waits on this stack (wait.c) */
+    bool polling;              /* running an outside job taken by a poll (job.c) */
+    twill__free_list free;     /* spare task records */
+    twill__counters stats;
+    pthread_t thread;
+} twill__worker;
+
+typedef struct twill__sched_ops twill__sched_ops;
+
+struct twill_pool {
+    /* Read-only after create. */
+    unsigned nworkers;
+    const twill__sched_ops *ops;
+    void *sched;               /* the policy's own state */
+    void (*discard)(twill_fn fn, void *arg, void *ctx);
+    void *discard_ctx;
+    char name[16];
+    unsigned fork_gen;         /* twill__fork_gen when created (pool.c) */
+    twill__topo *topo;
+    twill__worker *workers;
+
+    /* Written by the first shutdown (release), read by everyone (acquire). */
+    alignas(TWILL_CACHE_LINE) _Atomic int state;
+    /* Set by shutdown once no outside submit can still land. */
+    _Atomic bool closing;
+    /* Set by the worker that detects termination; workers then exit. */
+    _Atomic bool stopped;
+    /* Tasks discarded because of shutdown (for *discarded). */
+    _Atomic uint64_t shutdown_discards;
+    /* Discards on threads that are not workers (spawn into a cancelled group
+       from outside); added to the stats of "all workers". */
+    _Atomic uint64_t outside_discards;
+    /* Outside threads inside a submit call; destroy waits for 0. */
+    alignas(TWILL_CACHE_LINE) _Atomic unsigned submitters;
+    /* Serialises shutdown callers; protects `joined`. */
+    pthread_mutex_t shutdown_lock;
+    bool joined;
+    unsigned started;          /* workers whose thread was created */
+};
+
+/* What a worker looks for (twill__want.mode). */
+typedef enum {
+    TWILL__FIND_LOOP, /* the worker loop: anything, oldest outside work first */
+    TWILL__FIND_HELP, /* a helping wait: anything, its own newest work first */
+    TWILL__FIND_OWN   /* a deeply nested wait: only what it may depend on */
+} twill__find_mode;
+
+typedef struct twill__want {
+    twill__find_mode mode;
+    int victim;        /* HELP: a worker to try first (a joiner's thief), or -1 */
+    const void *ctl;   /* OWN: the group waited for (central), or NULL */
+} twill__want;
+
+/* What a worker found: a record (a deque, the central FIFO) or a job by
+   value (the injector). */
+typedef struct twill__found {
+    twill__task *rec;
+    twill__job job;
+} twill__found;
+
+struct twill__sched_ops {
+    /* Pool creator, after pool->workers exists: the policy's state.
+       capacity is the outside bound, a power of two.  0 or ENOMEM; on
+       failure destroy still runs. */
+    int (*create)(twill_pool *pool, size_t capacity);
+    /* Once every worker has exited (or never started).  Safe after a
+       partial create. */
+    void (*destroy)(twill_pool *pool);
+    /* Outside thread: take job, waiting for space as timeout_ns says
+       (twill_submit_for).  0, EAGAIN, ETIMEDOUT, ESHUTDOWN, ENOMEM. */
+    int (*submit)(twill_pool *pool, const twill__job *job, int64_t timeout_ns);
+    /* Worker w, other policies than stealing: push t (a spawn, a join
+       half, already shared).  Cannot fail. */
+    void (*push)(twill__worker *w, twill__task *t);
+    /* Worker w, other policies: take the join record t back if nobody
+       started it (t), else NULL. */
+    twill__task *(*unpush)(twill__worker *w, twill__task *t);
+    /* Worker w, other policies: one attempt to find work. */
+    bool (*find)(twill__worker *w, const twill__want *want, twill__found *f);
+    /* Worker w: an outside job that has waited long enough, or false
+       (job.c polls this every TWILL__POLL_EVERY tasks).  NULL: none. */
+    bool (*take_outside)(twill__worker *w, twill__job *job);
+    /* Worker w found nothing: spin, then sleep until work may exist.
+       false with work in *f, or true when the worker must exit. */
+    bool (*idle)(twill__worker *w, twill__found *f);
+    /* Shutdown, after state moved: refuse outside submits from now on and
+       wake the submitters blocked on a full queue. */
+    void (*close)(twill_pool *pool);
+    /* Shutdown or failed create, after closing/stopped: wake every worker. */
+    void (*wake_all)(twill_pool *pool);
+    /* Worker w, other policies: is some worker out of work (so splitting
+       a loop pays)? */
+    bool (*demand)(twill__worker *w);
+    /* Any thread: outside jobs waiting to start, at some recent moment. */
+    size_t (*queued)(twill_pool *pool);
+};
+
+extern const twill__sched_ops twill__sched_steal;
+extern const twill__sched_ops twill__sched_central;
+
+/* The one place that maps a config's policy to its implementation. */
+static inline const twill__sched_ops *twill__sched_policy(twill_sched s)
+{
+    return s == TWILL_SCHED_CENTRAL ? &twill__sched_central : &twill__sched_steal;
+}
+
+/* The calling thread's worker, or NULL outside any pool, and the count of
+   fork()s this process has lived through: the only hidden global state of
+   the library (worker.c). */
+extern _Thread_local twill__worker *twill__self;
+extern _Atomic unsigned twill__fork_gen;
+
+/* Is pool usable by this process?  A pool inherited through fork() has no
+   workers (threads do not survive fork): every call on it is EOWNERDEAD.
+   relaxed: the generation changes only in a child's atfork handler, while
+   the child has one thread. */
+static inline int twill__pool_usable(const twill_pool *pool)
+{
+    return twill_likely(pool->fork_gen ==
+                        atomic_load_explicit(&twill__fork_gen, memory_order_relaxed))
+               ? 0
+               : EOWNERDEAD;
+}
+
+/* Can a worker of pool submit or spawn now?  0 or ESHUTDOWN.  acquire:
+   pairs with shutdown's store of state. */
+static inline int twill__accepts_inside(const twill_pool *pool)
+{
+    return atomic_load_explicit(&pool->state, memory_order_acquire) == TWILL__CANCELLING
+               ? ESHUTDOWN
+               : 0;
+}
+
+/* Inside a worker of `pool`? */
+static inline twill__worker *twill__self_in(const twill_pool *pool)
+{
+    twill__worker *w = twill__self;
+    return w != NULL && w->pool == pool ? w : NULL;
+}
+
+/* Owner only: account for one executed task. */
+static inline void twill__count_result(twill__worker *w, int rc)
+{
+    TWILL__COUNT(w, tasks_run, 1);
+    if (rc != 0)
+        TWILL__COUNT(w, tasks_failed, 1);
+}
+
+/* Nested helping waits beyond which a waiter runs only work that its own
+   wait may depend on (TWILL__FIND_OWN): its own queue's tasks (all pushed
+   by frames on its stack), outside jobs, or on the central queue the tasks
+   of the group it waits for.  Helping with arbitrary tasks nests their
+   waits on our stack without bound (2-worker nqueens on the central queue
+   overflowed 8 MiB). */
+#define TWILL__HELP_DEPTH 32
+/* Restricted waiters also take outside jobs, up to this many nested waits;
+   beyond it only their own tasks (a few hundred bytes of stack a level). */
+#define TWILL__HELP_DEPTH_MAX 256
+
+/* Rounds of looking for work before an idle worker sleeps: one round is a
+   pass over all queues (~50 ns a victim here), so 64 rounds stay well
+   under 100 us and an idle pool parks quickly. */
+#define TWILL__SPIN_ROUNDS 64
+
+/* Termination, the same rule for every policy: closed to outside work,
+   nothing queued anywhere (the caller's re-check), and every worker idle
+   (idle counts them, the caller included), so no running task can create
+   more.  Then `stopped` is set and true returned.  release: pairs with the
+   acquire loads of stopped in the idle paths. */
+static inline bool twill__sched_may_stop(twill_pool *pool, bool closing, unsigned idle)
+{
+    if (!closing || idle != pool->nworkers)
+        return false;
+    atomic_store_explicit(&pool->stopped, true, memory_order_release);
+    return true;
+}
+
+#include "sched_steal.h"
+
+/* ---- dispatch: stealing inline and direct, other policies by table ---- */
+
+static inline bool twill__stealing(const twill__worker *w)
+{
+    return w->s.work_ev != NULL;
+}
+
+/* Owner only.  Push t where other workers can take it at once: submits
+   and spawns from a worker, which may block on something their child
+   does.  0, or ENOMEM (nothing taken). */
+static inline int twill__sched_push(twill__worker *w, twill__task *t)
+{
+    TWILL__COUNT(w, spawns, 1);
+    if (twill_likely(twill__stealing(w)))
+        return twill__steal_push(w, t);
+    twill__task_share(t);
+    w->pool->ops->push(w, t);
+    return 0;
+}
+
+/* Owner only.  Push the b half of a join (never fails). */
+static inline void twill__sched_join_push(twill__worker *w, twill__task *t)
+{
+    TWILL__COUNT(w, spawns, 1);
+    if (twill_likely(twill__stealing(w))) {
+        twill__steal_push_private(w, t);
+        return;
+    }
+    twill__task_share(t);
+    w->pool->ops->push(w, t);
+}
+
+/* Owner only, after a: t itself if nobody started it (run it inline),
+   NULL if it was taken (wait for it), or another record pushed above it
+   by a, to run first (stealing only). */
+static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
+{
+    if (twill_likely(twill__stealing(w)))
+        return twill__steal_pop(w);
+    return w->pool->ops->unpush(w, t);
+}
+
+/* Worker w: one attempt to find work. */
+static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
+                                     twill__found *f)
+{
+    if (twill_likely(twill__stealing(w)))
+        return twill__steal_find(w, want, f);
+    return w->pool->ops->find(w, want, f);
+}
+
+/* Worker w: is some worker out of work (so splitting a loop pays)? */
+static inline bool twill__sched_demand(twill__worker *w)
+{
+    if (twill_likely(twill__stealing(w)))
+        return twill__steal_demand(w);
+    return w->pool->ops->demand(w);
+}
+
+/* Worker w, idle: look for work TWILL__SPIN_ROUNDS times, pausing then
+   yielding between rounds (a producer may share our core).  Every policy's
+   idle starts here. */
+static inline bool twill__sched_spin(twill__worker *w, twill__found *f)
+{
+    static const twill__want loop = {TWILL__FIND_LOOP, -1, NULL};
+    for (int i = 0; i < TWILL__SPIN_ROUNDS; i++) {
+        if (i < TWILL__SPIN_ROUNDS / 4)
+            twill_cpu_relax();
+        else
+            sched_yield();
+        if (twill__sched_find(w, &loop, f))
+            return true;
+    }
+    return false;
+}
+
+#endif /* TWILL_SCHED_H */

@@ -1,0 +1,291 @@
+/*
+ * sched_central.c — the central-queue scheduler: one FIFO of task records
+ * under one mutex, idle workers on one condition variable.  This is the
+ * classic thread pool, kept behind the same API so the two can be compared.
+ *
+ * Who may call what: create/destroy from the pool creator; submit, close
+ * and wake_all from any thread; the rest on worker w.  All state below is
+ * protected by `lock`, except `length`, which is also read without it as a
+ * hint.
+ *
+ * Invariants
+ *   - The FIFO is a doubly-linked list of records, so a joiner can take its
+ *     own b back out in O(1) (unpush) when nobody started it.
+ *   - `external` counts queued records submitted from outside threads and
+ *     never exceeds `capacity`: the bound applies to outside submissions
+ *     only; pushes from the pool's own workers never block.
+ *   - A record is linked iff its `queued` field is nonzero (QUEUED_INSIDE:
+ *     pushed by a worker, QUEUED_OUTSIDE: submitted from outside).
+ *   - Idle workers take the oldest record (FIFO, the classic pool); a worker
+ *     that helps while it waits (join, group) takes the newest, which is
+ *     usually its own child.  Helping from the head would run unrelated
+ *     tasks that wait in turn, nesting without bound: a 1-worker nqueens
+ *     overflowed its stack that way.
+ *   - Taken or not: an outside submit is taken by the enqueue under the
+ *     lock, which checks `state`; shutdown stores state and then takes the
+ *     lock to wake blocked submitters, so none can enqueue after it.
+ */
+#include "sched.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "os.h"
+
+enum { QUEUED_INSIDE = 1, QUEUED_OUTSIDE = 2 };
+
+typedef struct central {
+    pthread_mutex_t lock;
+    pthread_cond_t work;        /* idle workers wait here */
+    pthread_cond_t space;       /* outside submitters wait here while full */
+    twill__task *head, *tail;   /* FIFO: pop at head, push at tail */
+    size_t external, capacity;  /* see invariants */
+    unsigned idle;              /* workers waiting on `work` */
+    _Atomic size_t length;      /* queued records; written under lock */
+} central;
+
+static central *cq(const twill_pool *pool)
+{
+    return pool->sched;
+}
+
+static int create(twill_pool *pool, size_t capacity)
+{
+    central *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return ENOMEM;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->work, NULL);
+    pthread_cond_init(&c->space, &attr);
+    pthread_condattr_destroy(&attr);
+    c->capacity = capacity;
+    atomic_init(&c->length, 0);
+    pool->sched = c;
+    return 0;
+}
+
+static void destroy(twill_pool *pool)
+{
+    central *c = cq(pool);
+    if (c == NULL)
+        return;
+    pthread_cond_destroy(&c->space);
+    pthread_cond_destroy(&c->work);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    pool->sched = NULL;
+}
+
+/* Lock held. */
+static void link_tail(central *c, twill__task *t, uint8_t how)
+{
+    t->next = NULL;
+    t->prev = c->tail;
+    if (c->tail != NULL)
+        c->tail->next = t;
+    else
+        c->head = t;
+    c->tail = t;
+    t->queued = how;
+    /* relaxed: a hint for lock-free readers; the lock orders the rest. */
+    atomic_store_explicit(&c->length, atomic_load_explicit(&c->length, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    if (c->idle > 0)
+        pthread_cond_signal(&c->work);
+}
+
+/* Lock held. */
+static void unlink_rec(central *c, twill__task *t)
+{
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        c->head = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    else
+        c->tail = t->prev;
+    if (t->queued == QUEUED_OUTSIDE) {
+        c->external--;
+        pthread_cond_signal(&c->space);
+    }
+    t->queued = 0;
+    atomic_store_explicit(&c->length, atomic_load_explicit(&c->length, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
+static void push(twill__worker *w, twill__task *t)
+{
+    central *c = cq(w->pool);
+    pthread_mutex_lock(&c->lock);
+    link_tail(c, t, QUEUED_INSIDE);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
+{
+    central *c = cq(pool);
+    twill__task *t = malloc(sizeof *t);
+    if (t == NULL)
+        return ENOMEM;
+    t->job = *job;
+    struct timespec deadline = {0};
+    if (timeout_ns > 0) {
+        int64_t d = twill__deadline(timeout_ns);
+        if (d == INT64_MAX)
+            timeout_ns = -1; /* beyond any clock: no limit */
+        deadline = twill__timespec(d);
+    }
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        /* acquire: pairs with the shutdown's state store; shutdown then
+           takes this lock to wake us, so the check cannot go stale. */
+        if (atomic_load_explicit(&pool->state, memory_order_acquire) != TWILL__RUNNING) {
+            rc = ESHUTDOWN;
+            break;
+        }
+        if (c->external < c->capacity) {
+            c->external++;
+            link_tail(c, t, QUEUED_OUTSIDE);
+            break;
+        }
+        if (timeout_ns == 0) {
+            rc = EAGAIN;
+            break;
+        }
+        /* Any other error than ETIMEDOUT (none is expected with a valid
+           deadline) just means: look again. */
+        int w = timeout_ns < 0 ? pthread_cond_wait(&c->space, &c->lock)
+                               : pthread_cond_timedwait(&c->space, &c->lock, &deadline);
+        if (w == ETIMEDOUT && c->external >= c->capacity) {
+            rc = ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (rc != 0)
+        free(t);
+    return rc;
+}
+
+/* Lock held: the record to take for want, or NULL. */
+static twill__task *choose(central *c, const twill__want *want)
+{
+    if (want->mode == TWILL__FIND_LOOP)
+        return c->head;
+    twill__task *t = c->tail;
+    if (want->mode == TWILL__FIND_OWN) /* only the tasks of the group waited for */
+        while (t != NULL && !(want->ctl != NULL && t->job.kind == TWILL__JOB_GROUP &&
+                              t->job.ctl == want->ctl))
+            t = t->prev;
+    return t;
+}
+
+static bool find(twill__worker *w, const twill__want *want, twill__found *f)
+{
+    central *c = cq(w->pool);
+    /* relaxed: a hint; an empty queue costs no lock (idle spinning). */
+    if (atomic_load_explicit(&c->length, memory_order_relaxed) == 0)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    twill__task *t = choose(c, want);
+    if (t != NULL) {
+        if (t->queued == QUEUED_OUTSIDE)
+            TWILL__COUNT(w, injected, 1);
+        unlink_rec(c, t);
+    }
+    pthread_mutex_unlock(&c->lock);
+    f->rec = t;
+    return t != NULL;
+}
+
+static twill__task *unpush(twill__worker *w, twill__task *t)
+{
+    central *c = cq(w->pool);
+    pthread_mutex_lock(&c->lock);
+    bool was_queued = t->queued != 0;
+    if (was_queued)
+        unlink_rec(c, t);
+    pthread_mutex_unlock(&c->lock);
+    return was_queued ? t : NULL;
+}
+
+/* The FIFO is empty: an idle worker would find nothing, so splitting a
+   loop pays.  relaxed: a hint. */
+static bool demand(twill__worker *w)
+{
+    return w->pool->nworkers > 1 &&
+           atomic_load_explicit(&cq(w->pool)->length, memory_order_relaxed) == 0;
+}
+
+static bool idle(twill__worker *w, twill__found *f)
+{
+    twill_pool *pool = w->pool;
+    central *c = cq(pool);
+    for (;;) {
+        if (twill__sched_spin(w, f))
+            return false;
+        pthread_mutex_lock(&c->lock);
+        /* relaxed loads of closing/stopped: closing is written before
+           wake_all takes this lock, stopped only under it. */
+        while (c->head == NULL && !atomic_load_explicit(&pool->stopped, memory_order_relaxed)) {
+            if (twill__sched_may_stop(pool,
+                                      atomic_load_explicit(&pool->closing, memory_order_relaxed),
+                                      c->idle + 1)) {
+                pthread_cond_broadcast(&c->work);
+                break;
+            }
+            c->idle++;
+            TWILL__COUNT(w, parks, 1);
+            pthread_cond_wait(&c->work, &c->lock);
+            TWILL__COUNT(w, wakes, 1);
+            c->idle--;
+        }
+        bool stop = atomic_load_explicit(&pool->stopped, memory_order_relaxed);
+        pthread_mutex_unlock(&c->lock);
+        if (stop)
+            return true;
+    }
+}
+
+/* Wake every sleeper: workers (closing or stopped changed) and blocked
+   submitters (state changed).  Under the lock, so none misses it. */
+static void wake_all(twill_pool *pool)
+{
+    central *c = cq(pool);
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    pthread_cond_broadcast(&c->work);
+    pthread_cond_broadcast(&c->space);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static size_t queued(twill_pool *pool)
+{
+    central *c = cq(pool);
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->external;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+const twill__sched_ops twill__sched_central = {
+    .create = create,
+    .destroy = destroy,
+    .submit = submit,
+    .push = push,
+    .unpush = unpush,
+    .find = find,
+    .take_outside = NULL, /* the FIFO is fair: nothing waits behind local work */
+    .idle = idle,
+    .close = wake_all,
+    .wake_all = wake_all,
+    .demand = demand,
+    .queued = queued,
+};

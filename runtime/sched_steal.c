@@ -1,0 +1,405 @@
+/*
+ * sched_steal.c — the work-stealing scheduler: per-worker Chase-Lev deques
+ * with a private stack in front (sched_steal.h), a bounded injector for
+ * outside submissions, stealing nearest first, spinning, parking, and
+ * termination.
+ *
+ * A worker looks for work in this order (twill__steal_find):
+ *   1. its own tasks, newest first (LIFO: the best cache locality and the
+ *      O(depth) memory bound of fork-join): the private stack of join
+ *      halves, then its deque;
+ *   2. the injector (outside submissions, oldest first);
+ *   3. its victims' deques, nearest first, oldest first (FIFO: the largest
+ *      pieces of work), each level of the victim order from a fresh random
+ *      start, a lost race retried, never taken for "empty"; a victim whose
+ *      deque is empty is asked to publish private tasks;
+ *   4. idle: a short spin of the above, then parking (park.c).
+ * So that a long stream of local work cannot starve outside submissions,
+ * job.c also takes an injector job every TWILL__POLL_EVERY tasks run
+ * (twill__sched_steal.take_outside), wherever they run: the worker loop, a
+ * join's inline half, a helping wait.
+ *
+ * Taken or not, outside submissions.  A submit is taken by one atomic step
+ * that shutdown can make fail: the CAS on the injector's tail, which fails
+ * once shutdown has set its CLOSED bit.  Only after closing the injector
+ * does shutdown set `closing`; workers terminate once every queue is empty
+ * (a claimed but not yet written injector cell counts as non-empty), so
+ * every job in a queue is run (DRAIN) or discarded (CANCEL) first.
+ *
+ * Termination: a worker leaves only from the idle path, after its own
+ * re-check of every queue found nothing, once `stopped` is set.  Work a
+ * running task creates goes to its own deque, so a worker that is still
+ * running when others leave finishes everything it spawns.
+ *
+ * Who may call what: create/destroy from the pool creator; submit and
+ * close from any thread; everything else on worker w itself (owner-only
+ * state: its private stack, its deque's owner side, its counters).
+ */
+#include "sched.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "injector.h"
+#include "os.h"
+
+/* Initial deque capacity: a fork-join recursion of depth 256 needs no
+   growth; deeper ones grow once or twice. */
+#define DEQUE_INITIAL 256
+/* Yields of a submitter that found the injector full before it sleeps. */
+#define SUBMIT_SPINS 64
+
+typedef struct steal_pool {
+    twill__injector inj;
+    /* Idle workers sleep here; any producer of work notifies. */
+    twill__event work_ev;
+    /* Outside submitters blocked on a full injector sleep here; every
+       injector pop notifies (one load unless a submitter sleeps), shutdown
+       notifies all. */
+    twill__event space_ev;
+} steal_pool;
+
+static steal_pool *sp(const twill_pool *pool)
+{
+    return pool->sched;
+}
+
+/* ------------------------------------------------------------ create -- */
+
+static int create(twill_pool *pool, size_t capacity)
+{
+    steal_pool *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return ENOMEM;
+    pool->sched = p;
+    twill__event_init(&p->work_ev, true);
+    twill__event_init(&p->space_ev, true);
+    if (twill__injector_init(&p->inj, capacity) != 0)
+        return ENOMEM;
+    unsigned n = pool->nworkers;
+    for (unsigned i = 0; i < n; i++) {
+        twill__steal_worker *s = &pool->workers[i].s;
+        s->work_ev = &p->work_ev;
+        s->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
+        /* victims, then the level ends (at most one level per victim) */
+        s->victims = malloc(2 * (n > 1 ? n - 1 : 1) * sizeof *s->victims);
+        if (s->victims == NULL || twill__deque_init(&s->dq, DEQUE_INITIAL) != 0)
+            return ENOMEM;
+        s->level_end = s->victims + (n > 1 ? n - 1 : 1);
+        s->nlevels = twill__topo_victims(pool->topo, i, n, s->victims, s->level_end);
+    }
+    return 0;
+}
+
+static void destroy(twill_pool *pool)
+{
+    steal_pool *p = sp(pool);
+    if (p == NULL)
+        return;
+    for (unsigned i = 0; i < pool->nworkers; i++) {
+        twill__steal_worker *s = &pool->workers[i].s;
+        free(s->victims);
+        twill__deque_destroy(&s->dq);
+    }
+    twill__injector_destroy(&p->inj);
+    free(p);
+    pool->sched = NULL;
+}
+
+/* ------------------------------------------------------------ submit -- */
+
+/* Outside thread: enqueue into the injector, waiting for space as
+   timeout_ns says.  A closed injector (shutdown) refuses. */
+static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
+{
+    steal_pool *p = sp(pool);
+    int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;
+    int spins = 0;
+    for (;;) {
+        twill__inj_result r = twill__injector_try_push(&p->inj, job);
+        if (twill_likely(r == TWILL__INJ_PUSHED)) {
+            twill__event_notify(&p->work_ev);
+            return 0;
+        }
+        if (r == TWILL__INJ_CLOSED)
+            return ESHUTDOWN;
+        if (timeout_ns == 0)
+            return EAGAIN;
+        /* Full: retry a while before sleeping.  A stream of submissions to
+           busy workers finds a slot within a few yields, so it pays neither
+           a sleep nor, on every pop meanwhile, the workers' wake-up call. */
+        if (spins < SUBMIT_SPINS) {
+            spins++;
+            sched_yield();
+            continue;
+        }
+        uint32_t key = twill__event_prepare(&p->space_ev);
+        /* The re-check after our announce: a consumer that frees a cell, or
+           shutdown closing the queue, wakes us after this (park.c). */
+        r = twill__injector_try_push(&p->inj, job);
+        if (r != TWILL__INJ_FULL) {
+            twill__event_cancel(&p->space_ev);
+            if (r == TWILL__INJ_CLOSED)
+                return ESHUTDOWN;
+            twill__event_notify(&p->work_ev);
+            return 0;
+        }
+        int64_t left = -1;
+        if (timeout_ns > 0) {
+            left = deadline - twill__now_ns();
+            if (left <= 0) {
+                twill__event_cancel(&p->space_ev);
+                return ETIMEDOUT;
+            }
+        }
+        twill__event_wait(&p->space_ev, key, left);
+    }
+}
+
+/* ---------------------------------------------------- private stack -- */
+
+/* Owner only.  Move the older half (at least one) of the private tasks to
+   the deque, oldest first, then wake a sleeper if any.  Thieves ask for
+   this by setting split_req when they find the deque empty.  The deque
+   push's release fence publishes each task; the event protocol (park.c)
+   then orders the wake-up check after it. */
+TWILL_COLD void twill__steal_publish(twill__worker *w)
+{
+    twill__steal_worker *s = &w->s;
+    /* relaxed: a request arriving after this clear is seen at a later push. */
+    atomic_store_explicit(&s->split_req, false, memory_order_relaxed);
+    /* Spilled tasks are older than every private one: publishing private
+       ones before them would put newer tasks under older ones. */
+    if (twill_unlikely(s->spilled != NULL))
+        return;
+    uint32_t n = s->priv_hi - s->priv_lo, k = (n + 1) / 2;
+    for (uint32_t i = 0; i < k; i++) {
+        twill__task *t = s->priv[s->priv_lo & (TWILL__PRIVATE_CAP - 1)];
+        twill__task_share(t);
+        if (twill__deque_push(&s->dq, t) != 0)
+            break; /* out of memory growing the deque: the task stays private */
+        s->priv_lo++;
+    }
+    twill__event_notify(s->work_ev);
+}
+
+/* Owner only.  The private stack is full and the deque cannot grow: move
+   the oldest private task to the spill list (no memory needed: records
+   link through `next`).  Pops still see every task newest first. */
+TWILL_COLD void twill__steal_spill(twill__worker *w)
+{
+    twill__steal_worker *s = &w->s;
+    twill__task *t = s->priv[s->priv_lo & (TWILL__PRIVATE_CAP - 1)];
+    s->priv_lo++;
+    t->next = s->spilled;
+    s->spilled = t;
+}
+
+/* ------------------------------------------------------ finding work -- */
+
+/* Take one job from the injector, and wake a blocked submitter now that a
+   slot is free (twill_submit blocks only while the queue is full).  The
+   notify costs one load of space_ev's waiters unless a submitter sleeps.
+   (Waking only at half occupancy saved system calls when producers
+   outrun consumers, but left a submitter asleep beside free slots, and a
+   task that waited for it deadlocked: issue 15.) */
+static bool take_outside(twill__worker *w, twill__job *job)
+{
+    steal_pool *p = sp(w->pool);
+    if (!twill__injector_try_pop(&p->inj, job))
+        return false;
+    TWILL__COUNT(w, injected, 1);
+    twill__event_notify(&p->space_ev);
+    return true;
+}
+
+/* Try to steal from victim v.  NULL: nothing taken; *lost: a race was lost
+   (the victim may still have work). */
+static twill__task *steal_from(twill__worker *w, unsigned v, bool *lost)
+{
+    twill_pool *pool = w->pool;
+    twill__steal_worker *victim = &pool->workers[v].s;
+    if (twill__deque_size_estimate(&victim->dq) == 0) {
+        /* Nothing public: ask the victim to publish at its next push.
+           relaxed: a hint; set only if clear, so an idle thief does not
+           keep invalidating the owner's line. */
+        if (!atomic_load_explicit(&victim->split_req, memory_order_relaxed))
+            atomic_store_explicit(&victim->split_req, true, memory_order_relaxed);
+        return NULL;
+    }
+    void *x;
+    TWILL__COUNT(w, steal_attempts, 1);
+    twill__steal_result r = twill__deque_steal(&victim->dq, &x);
+    if (r != TWILL__STEAL_SUCCESS) {
+        *lost |= (r == TWILL__STEAL_RETRY);
+        return NULL;
+    }
+    twill__task *t = x;
+    TWILL__COUNT(w, steals, 1);
+    if (t->job.kind == TWILL__JOB_JOIN)
+        /* relaxed: a hint for the joiner's leapfrogging. */
+        atomic_store_explicit(&t->thief, (int)w->id, memory_order_relaxed);
+    /* More left there: let a sleeper help (a chain of wake-ups spreads work
+       without a thundering herd).  None left: ask the victim to publish
+       what it keeps private. */
+    if (twill__deque_size_estimate(&victim->dq) > 0)
+        twill__event_notify(w->s.work_ev);
+    else if (!atomic_load_explicit(&victim->split_req, memory_order_relaxed))
+        atomic_store_explicit(&victim->split_req, true, memory_order_relaxed);
+    return t;
+}
+
+/* Try the victims once, nearest level first, each level from a fresh
+   random member so that thieves spread over equally near victims; `first`
+   (>= 0: a joiner's thief) before all.  A lost race makes the pass repeat
+   (bounded), so "retry" is never taken for "empty". */
+static twill__task *steal_pass(twill__worker *w, int first)
+{
+    twill__steal_worker *s = &w->s;
+    for (int pass = 0; pass < 4; pass++) {
+        bool lost = false;
+        twill__task *t;
+        if (first >= 0 && first != (int)w->id && (t = steal_from(w, (unsigned)first, &lost)))
+            return t;
+        /* xorshift64: a new start for every pass */
+        s->rng ^= s->rng << 13;
+        s->rng ^= s->rng >> 7;
+        s->rng ^= s->rng << 17;
+        for (unsigned k = 0, lo = 0; k < s->nlevels; lo = s->level_end[k++]) {
+            unsigned len = s->level_end[k] - lo, r = (unsigned)(s->rng % len);
+            for (unsigned q = 0; q < len; q++) {
+                unsigned i = q + r < len ? q + r : q + r - len;
+                if ((t = steal_from(w, s->victims[lo + i], &lost)))
+                    return t;
+            }
+        }
+        if (!lost)
+            break;
+    }
+    return NULL;
+}
+
+bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f)
+{
+    if ((f->rec = twill__steal_pop(w)) != NULL)
+        return true;
+    /* A deeply nested wait also takes outside jobs (which it may depend
+       on: a group fed from outside), up to a hard depth that bounds the
+       stack, but never steals. */
+    if ((want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX) &&
+        take_outside(w, &f->job))
+        return true;
+    if (want->mode == TWILL__FIND_OWN)
+        return false;
+    return (f->rec = steal_pass(w, want->mode == TWILL__FIND_HELP ? want->victim : -1)) != NULL;
+}
+
+/* -------------------------------------------------------------- idle -- */
+
+/* Is there anything a worker could take right now? (the parking re-check) */
+static bool work_visible(twill_pool *pool)
+{
+    if (twill__injector_nonempty(&sp(pool)->inj))
+        return true;
+    for (unsigned i = 0; i < pool->nworkers; i++)
+        if (twill__deque_size_estimate(&pool->workers[i].s.dq) > 0)
+            return true;
+    return false;
+}
+
+/* Park until work may exist.  Returns true when the worker must exit. */
+static bool park(twill__worker *w)
+{
+    twill_pool *pool = w->pool;
+    twill__event *ev = w->s.work_ev;
+    uint32_t key = twill__event_prepare(ev);
+    /* Read `closing` before the re-check: shutdown sets it only after the
+       injector is closed, so if we see it, every outside job was claimed
+       before our re-check (a claimed cell counts as non-empty).  Read after
+       the re-check, a job claimed in between could be missed and lost.
+       acquire: pairs with the seq_cst store in shutdown. */
+    bool closing = atomic_load_explicit(&pool->closing, memory_order_acquire);
+    if (work_visible(pool)) {
+        twill__event_cancel(ev);
+        return false;
+    }
+    /* acquire: pairs with the release store in twill__sched_may_stop. */
+    if (atomic_load_explicit(&pool->stopped, memory_order_acquire)) {
+        twill__event_cancel(ev);
+        return true;
+    }
+    /* seq_cst: the count of sleepers is read after our re-check, in the
+       announce's total order. */
+    if (twill__sched_may_stop(pool, closing,
+                              atomic_load_explicit(&ev->waiters, memory_order_seq_cst))) {
+        twill__event_cancel(ev);
+        twill__event_notify_all(ev);
+        return true;
+    }
+    TWILL__COUNT(w, parks, 1);
+    if (twill__event_wait(ev, key, -1))
+        TWILL__COUNT(w, wakes, 1);
+    return false;
+}
+
+/* Idle: spin, park, and after every wake-up spin again (a woken worker is
+   a spinner, which keeps the hand-over chain going).  While it spins it is
+   counted in the event's `spinning`; a spinner that finds work notifies
+   once, so if it was the last spinner a sleeper takes over the search. */
+static bool idle(twill__worker *w, twill__found *f)
+{
+    twill__event *ev = w->s.work_ev;
+    /* find popped every private and spilled task */
+    TWILL_ASSERT(w->s.priv_hi == w->s.priv_lo && w->s.spilled == NULL);
+    for (;;) {
+        twill__event_spin_begin(ev);
+        bool got = twill__sched_spin(w, f);
+        twill__event_spin_end(ev);
+        if (got) {
+            /* StoreLoad between our spin_end and the hand-over's load of
+               waiters: in membarrier mode notify has only a compiler
+               barrier, and here the heavy side is a third thread (a late
+               sleeper), so on weakly ordered CPUs a hand-over could be
+               missed.  Once per idle-to-busy transition. */
+            atomic_thread_fence(memory_order_seq_cst);
+            twill__event_notify(ev);
+            return false;
+        }
+        if (park(w))
+            return true;
+    }
+}
+
+/* ---------------------------------------------------------- shutdown -- */
+
+static void close_outside(twill_pool *pool)
+{
+    twill__injector_close(&sp(pool)->inj);
+    twill__event_notify_all(&sp(pool)->space_ev); /* blocked submitters: refused */
+}
+
+static void wake_all(twill_pool *pool)
+{
+    if (sp(pool) != NULL)
+        twill__event_notify_all(&sp(pool)->work_ev);
+}
+
+static size_t queued(twill_pool *pool)
+{
+    return twill__injector_length(&sp(pool)->inj);
+}
+
+const twill__sched_ops twill__sched_steal = {
+    .create = create,
+    .destroy = destroy,
+    .submit = submit,
+    .push = NULL,   /* inline: twill__steal_push */
+    .unpush = NULL, /* inline: twill__steal_pop */
+    .find = twill__steal_find,
+    .take_outside = take_outside,
+    .idle = idle,
+    .close = close_outside,
+    .wake_all = wake_all,
+    .demand = twill__steal_demand,
+    .queued = queued,
+};

@@ -1,0 +1,73 @@
+/*
+ * wait.c — the one helping wait (see wait.h).
+ *
+ * A worker that waits keeps its core busy with other tasks: it asks the
+ * scheduler for work (for a join, the thief first: what the thief has
+ * queued is part of b, so stealing it back keeps our stack bounded by the
+ * recursion depth, "leapfrogging") and runs it.  After TWILL__WAIT_SPINS
+ * failed attempts it naps on the word for at most TWILL__WAIT_NAP_NS,
+ * then looks again: new work may exist that nobody told it about, since a
+ * waiter is not a parked worker.  Beyond TWILL__HELP_DEPTH nested waits it
+ * helps only with what it may depend on (TWILL__FIND_OWN) and naps at once
+ * when there is none, which bounds its stack.  A thread that is not a
+ * worker of the pool sleeps on the word until the last finisher wakes it.
+ *
+ * Who may call what: see wait.h.
+ */
+#include "wait.h"
+
+/* Failed help attempts before a helping waiter naps: ~100 us of looking. */
+#define TWILL__WAIT_SPINS 2048
+/* Longest nap of a helping waiter. */
+#define TWILL__WAIT_NAP_NS 1000000
+
+static bool help(twill__worker *w, const twill__want *want)
+{
+    twill__want own;
+    if (twill_unlikely(w->waits > TWILL__HELP_DEPTH)) {
+        own = *want;
+        own.mode = TWILL__FIND_OWN;
+        want = &own;
+    }
+    twill__found f;
+    if (!twill__sched_find(w, want, &f))
+        return false;
+    twill__run_found(w, &f);
+    return true;
+}
+
+int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
+                const twill__want *want)
+{
+    int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;
+    int misses = 0, rc = 0;
+    if (w != NULL) {
+        TWILL_ASSERT(twill__self == w && w->waits < UINT32_MAX);
+        w->waits++;
+    }
+    while (!twill__completed(word)) {
+        int64_t left = -1;
+        if (timeout_ns >= 0) {
+            left = timeout_ns == 0 ? 0 : deadline - twill__now_ns();
+            if (left <= 0) {
+                rc = ETIMEDOUT;
+                break;
+            }
+        }
+        if (w != NULL) {
+            if (help(w, want)) {
+                misses = 0;
+                continue;
+            }
+            if (++misses < TWILL__WAIT_SPINS && w->waits <= TWILL__HELP_DEPTH)
+                continue;
+            misses = 0;
+            if (left < 0 || left > TWILL__WAIT_NAP_NS)
+                left = TWILL__WAIT_NAP_NS;
+        }
+        twill__completion_sleep(word, left);
+    }
+    if (w != NULL)
+        w->waits--;
+    return rc;
+}

@@ -1,0 +1,23 @@
+/*
+ * wait.h — the one helping wait: wait until a completion word
+ * (completion.h) reads done, helping run tasks when the caller is a worker,
+ * sleeping on the word otherwise.  Used by twill_join (a stolen half),
+ * group waits, twill_run and, through them, the loops.
+ *
+ * Who may call what: the one thread that waits on the word.
+ */
+#ifndef TWILL_WAIT_H
+#define TWILL_WAIT_H
+
+#include "job.h"
+
+/* Wait for *word.  w: the calling worker of the pool the word's work runs
+   on (it helps), or NULL (it sleeps).  want: what helping looks for first
+   (its mode is raised to TWILL__FIND_OWN once waits nest deeply); NULL
+   when w is NULL.  timeout_ns: < 0 no limit, 0 check once, > 0 at most
+   that long (a helping wait may overshoot by one task it ran).
+   0 once done, else ETIMEDOUT. */
+int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
+                const twill__want *want);
+
+#endif /* TWILL_WAIT_H */

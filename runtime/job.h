@@ -32,8 +32,9 @@ static inline void twill__group_cancel(twill__group_ctl *g)
 }
 
 /* Take an outside job every this many tasks run, wherever they run, so an
-   outside task waits behind at most this many local ones.  A power of two
-   (a mask of tasks_run, so the check is two instructions). */
+   outside task waits behind at most this many local ones (counted apart
+   for inline join halves and other tasks).  A power of two: the check is
+   a mask of a counter. */
 #define TWILL__POLL_EVERY 64
 
 void twill__job_poll(twill__worker *w);
@@ -52,6 +53,20 @@ static inline void twill__job_tick(twill__worker *w)
    worker's own queue (never blocks); from elsewhere: the policy's outside
    queue, waiting as timeout_ns says (twill_submit_for). */
 int twill__submit_job(twill_pool *pool, const twill__job *job, int64_t timeout_ns);
+
+/* Worker w ran the b half of a join inline, with code rc: count it (the
+   join's one counter update, sched.h) and tick, on the counter's value
+   in hand. */
+static inline void twill__ran_inline(twill__worker *w, int rc)
+{
+    /* relaxed: our own counter, read by stats. */
+    uint64_t n = atomic_load_explicit(&w->stats.joins_inline, memory_order_relaxed) + 1;
+    atomic_store_explicit(&w->stats.joins_inline, n, memory_order_relaxed);
+    if (rc != 0)
+        TWILL__COUNT(w, tasks_failed, 1);
+    if (twill_unlikely((n & (TWILL__POLL_EVERY - 1)) == 0))
+        twill__job_poll(w);
+}
 
 /* Owner only.  Wrap a job in a record and push it.  0 or ENOMEM. */
 int twill__push_job(twill__worker *w, const twill__job *job);

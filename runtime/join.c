@@ -22,6 +22,7 @@ static TWILL_COLD int wait_taken(twill__worker *w, twill__task *t)
     /* relaxed: the thief id is only a hint for where to look first. */
     twill__want want = {TWILL__FIND_HELP, atomic_load_explicit(&t->thief, memory_order_relaxed),
                         NULL};
+    TWILL__COUNT(w, spawns, 1);
     twill__wait(w, &t->done, -1, &want);
     return t->result;
 }
@@ -52,8 +53,7 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
         twill__task *x = twill__sched_unpush(w, &t);
         if (twill_likely(x == &t)) {
             rb = b(b_arg);
-            twill__count_result(w, rb);
-            twill__job_tick(w);
+            twill__ran_inline(w, rb);
             break;
         }
         if (x == NULL) {

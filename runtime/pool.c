@@ -307,6 +307,9 @@ static void add_counters(twill_stats *s, const twill__counters *c)
     TWILL__ADD(parks);
     TWILL__ADD(wakes);
     TWILL__ADD(bind_failures);
+    uint64_t inline_halves = atomic_load_explicit(&c->joins_inline, memory_order_relaxed);
+    s->tasks_run += inline_halves;
+    s->spawns += inline_halves;
 #undef TWILL__ADD
 }
 

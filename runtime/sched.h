@@ -54,11 +54,14 @@ enum {
 };
 
 /* Per-worker counters: written by their worker only (relaxed load+store, no
-   read-modify-write), read by twill_pool_stats from any thread. */
+   read-modify-write), read by twill_pool_stats from any thread.  A join
+   half that its joiner runs inline is one spawn and one task run; the
+   fast path counts it once, in joins_inline, and stats add that to both. */
 typedef struct twill__counters {
     _Atomic uint64_t tasks_run, tasks_failed, tasks_discarded;
     _Atomic uint64_t spawns, steals, steal_attempts, injected;
     _Atomic uint64_t parks, wakes, bind_failures;
+    _Atomic uint64_t joins_inline;
 } twill__counters;
 
 /* Owner-only increment of a counter readable by other threads. */
@@ -299,10 +302,10 @@ static inline int twill__sched_push(twill__worker *w, twill__task *t)
     return 0;
 }
 
-/* Owner only.  Push the b half of a join (never fails). */
+/* Owner only.  Push the b half of a join (never fails).  Counted as a
+   spawn by the joiner once it knows how b ran (join.c). */
 static inline void twill__sched_join_push(twill__worker *w, twill__task *t)
 {
-    TWILL__COUNT(w, spawns, 1);
     if (twill_likely(twill__stealing(w))) {
         twill__steal_push_private(w, t);
         return;

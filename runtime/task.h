@@ -2,9 +2,9 @@
  * task.h — what the queues carry.
  *
  * A job is a task by value: function, argument, and what to do when it ends
- * (its kind and control block).  The injector and the central queue's
- * outside path carry jobs; a task record wraps a job so that it can sit in
- * a Chase-Lev deque or the central FIFO by pointer.
+ * (its kind and control block).  Outside queues carry jobs; a task record
+ * wraps a job so that it can sit in a Chase-Lev deque or a FIFO by
+ * pointer.
  *
  * Records of join halves live on the joiner's stack; all other records come
  * from per-worker free lists (no malloc once warm) and go back to the free
@@ -43,13 +43,12 @@ typedef struct twill__task {
     _Atomic uint32_t done;  /* completion word (completion.h): 1 until b finished */
     _Atomic int thief;      /* id of the worker that stole it, -1: none yet */
     int result;             /* b's code, published by the finish of `done` */
-    /* Free-list and central FIFO links; owner of the list only. */
+    /* Free-list and FIFO links; owner of the list only. */
     struct twill__task *next, *prev;
-    uint8_t queued;         /* central FIFO: nonzero while linked in (lock held) */
+    uint8_t queued;         /* a FIFO's: nonzero while linked in (its lock held) */
 } twill__task;
 
-/* A join record leaves its owner's private reach (a deque, the central
-   FIFO): give it the fields a thief and a waiting joiner use.  relaxed:
+/* A join record leaves its owner's private reach (a deque, a FIFO): give it the fields a thief and a waiting joiner use.  relaxed:
    published by the queue's own release (deque push, FIFO lock). */
 static inline void twill__task_share(twill__task *t)
 {

@@ -1,8 +1,8 @@
 /*
  * worker.c — a worker thread: name it, pin it, then find and run tasks
  * until the scheduler says the pool has terminated.  What a worker looks
- * for and how it idles is its scheduler's business (sched_steal.c,
- * sched_central.c); what running a task means is job.c's.
+ * for and how it idles is its scheduler's business (sched.h); what running
+ * a task means is job.c's.
  *
  * It also keeps the library's hidden global state: the calling thread's
  * worker (thread-local) and the fork generation (pool.c's fork() rule).

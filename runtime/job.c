@@ -25,8 +25,7 @@ TWILL_COLD void twill__job_poll(twill__worker *w)
 {
     twill__job job;
     const twill__sched_ops *ops = w->pool->ops;
-    if (w->polling || w->waits > TWILL__HELP_DEPTH || ops->take_outside == NULL ||
-        !ops->take_outside(w, &job))
+    if (w->polling || w->waits > TWILL__HELP_DEPTH || !ops->take_outside(w, &job))
         return;
     w->polling = true;
     twill__run_job(w, &job);

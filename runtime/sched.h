@@ -182,8 +182,8 @@ struct twill__sched_ops {
     twill__task *(*unpush)(twill__worker *w, twill__task *t);
     /* Worker w, other policies: one attempt to find work. */
     bool (*find)(twill__worker *w, const twill__want *want, twill__found *f);
-    /* Worker w: an outside job that has waited long enough, or false
-       (job.c polls this every TWILL__POLL_EVERY tasks).  NULL: none. */
+    /* Worker w: the oldest outside job, or false (job.c polls this every
+       TWILL__POLL_EVERY tasks run). */
     bool (*take_outside)(twill__worker *w, twill__job *job);
     /* Worker w found nothing: spin, then sleep until work may exist.
        false with work in *f, or true when the worker must exit. */

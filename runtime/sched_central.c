@@ -204,6 +204,30 @@ static bool find(twill__worker *w, const twill__want *want, twill__found *f)
     return t != NULL;
 }
 
+/* The oldest outside job, so that a worker deep in local work still starts
+   outside work now and then (job.c's poll). */
+static bool take_outside(twill__worker *w, twill__job *job)
+{
+    central *c = cq(w->pool);
+    /* relaxed: a hint, as in find. */
+    if (atomic_load_explicit(&c->length, memory_order_relaxed) == 0)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    twill__task *t = c->head;
+    while (t != NULL && t->queued != QUEUED_OUTSIDE)
+        t = t->next;
+    if (t != NULL) {
+        TWILL__COUNT(w, injected, 1);
+        unlink_rec(c, t);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (t == NULL)
+        return false;
+    *job = t->job;
+    twill__task_free(&w->free, t);
+    return true;
+}
+
 static twill__task *unpush(twill__worker *w, twill__task *t)
 {
     central *c = cq(w->pool);
@@ -282,7 +306,7 @@ const twill__sched_ops twill__sched_central = {
     .push = push,
     .unpush = unpush,
     .find = find,
-    .take_outside = NULL, /* the FIFO is fair: nothing waits behind local work */
+    .take_outside = take_outside,
     .idle = idle,
     .close = wake_all,
     .wake_all = wake_all,

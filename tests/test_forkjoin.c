@@ -932,6 +932,74 @@ Test(group, waits_racing_spawns_never_lose_a_count, .timeout = 120)
     twill_pool_destroy(p);
 }
 
+/* Issue 9: a worker deep in one long join tree still starts an outside
+   task within a bounded number of tasks (the poll counts tasks run, also
+   inline join halves; it used to count only the worker loop's searches,
+   which a join tree never reaches). */
+enum { POLL_TREE_DEPTH = 20 };
+
+typedef struct poll_tree {
+    _Atomic long leaves;
+    _Atomic long at_start; /* leaves when the outside task started; -1: not yet */
+} poll_tree;
+
+static poll_tree ptree;
+
+static int poll_leaf_or_split(void *arg)
+{
+    long depth = (long)(intptr_t)arg;
+    if (depth == 0) {
+        for (volatile int i = 0; i < 50; i++)
+            ;
+        atomic_fetch_add(&ptree.leaves, 1);
+        return 0;
+    }
+    void *d = (void *)(intptr_t)(depth - 1);
+    return twill_join(poll_leaf_or_split, d, poll_leaf_or_split, d);
+}
+
+static int note_start(void *arg)
+{
+    (void)arg;
+    atomic_store(&ptree.at_start, atomic_load(&ptree.leaves));
+    return 0;
+}
+
+typedef struct tree_run {
+    twill_pool *p;
+    int rc;
+} tree_run;
+
+static void *run_tree(void *arg)
+{
+    tree_run *r = arg;
+    r->rc = twill_run(r->p, poll_leaf_or_split, (void *)(intptr_t)POLL_TREE_DEPTH);
+    return NULL;
+}
+
+Test(join, outside_task_starts_while_a_worker_is_deep_in_a_join_tree, .timeout = 60)
+{
+    twill_pool *p = test_pool(1);
+    atomic_store(&ptree.leaves, 0);
+    atomic_store(&ptree.at_start, -1);
+    tree_run r = {.p = p, .rc = -1};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, run_tree, &r), 0);
+    wait_count(&ptree.leaves, 1000); /* the worker is inside the tree */
+    long submitted_at = atomic_load(&ptree.leaves);
+    cr_assert_eq(twill_submit(p, note_start, NULL), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(r.rc, 0);
+    twill_pool_destroy(p);
+    long total = 1L << POLL_TREE_DEPTH, started = atomic_load(&ptree.at_start);
+    cr_assert_eq(atomic_load(&ptree.leaves), total);
+    cr_assert(started >= 0, "the outside task ran");
+    /* Every TWILL__POLL_EVERY (64) tasks: allow for scheduling noise, far
+       below the tree's end. */
+    cr_assert(started - submitted_at < 4096 && started < total,
+              "submitted at leaf %ld, started at leaf %ld of %ld", submitted_at, started, total);
+}
+
 Test(group, zeroed_or_null_group_is_einval_and_takes_nothing, .timeout = 30)
 {
     hook_log h = {0};

@@ -95,7 +95,8 @@ static void free_pool(twill_pool *pool)
         free(pool->workers);
     }
     twill__topo_destroy(pool->topo);
-    pthread_mutex_destroy(&pool->shutdown_lock);
+    if (twill__pool_usable(pool) == 0) /* see sched_central.c's destroy */
+        pthread_mutex_destroy(&pool->shutdown_lock);
     free(pool);
 }
 
@@ -277,8 +278,6 @@ void twill_pool_destroy(twill_pool *pool)
     if (twill__pool_usable(pool) != 0) {
         /* Inherited through fork(): no thread to join, no lock to trust
            (a parent thread may have held it); memory only. */
-        pool->ops->destroy(pool);
-        pool->ops = NULL;
         free_pool(pool);
         return;
     }

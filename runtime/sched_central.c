@@ -73,9 +73,14 @@ static void destroy(twill_pool *pool)
     central *c = cq(pool);
     if (c == NULL)
         return;
-    pthread_cond_destroy(&c->space);
-    pthread_cond_destroy(&c->work);
-    pthread_mutex_destroy(&c->lock);
+    /* Inherited through fork(), the condition variables may still count
+       the parent's waiters, and destroying them would wait for those
+       forever: memory only. */
+    if (twill__pool_usable(pool) == 0) {
+        pthread_cond_destroy(&c->space);
+        pthread_cond_destroy(&c->work);
+        pthread_mutex_destroy(&c->lock);
+    }
     free(c);
     pool->sched = NULL;
 }

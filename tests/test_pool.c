@@ -4,8 +4,11 @@
  * cancel, idempotent, from a worker), statistics, error names, bad input.
  * Compiled once per scheduler (see testutil.h).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -269,6 +272,22 @@ Test(submit, full_queue_try_once_returns_eagain_and_takes_nothing, .timeout = 30
     gate_open(&f.g);
     cr_assert_eq(twill_pool_shutdown(f.p, TWILL_DRAIN, NULL), 0);
     cr_assert_eq(atomic_load(&f.ran), 4, "the refused task never runs");
+    twill_pool_destroy(f.p);
+}
+
+Test(stats, queued_counts_outside_tasks_waiting_to_start, .timeout = 30)
+{
+    full_pool f = {.g = GATE_INIT};
+    fill_pool(&f);
+    twill_stats all, w0;
+    cr_assert_eq(twill_pool_stats(f.p, -1, &all), 0);
+    cr_assert_eq(twill_pool_stats(f.p, 0, &w0), 0);
+    cr_assert_eq(all.queued, 4);
+    cr_assert_eq(w0.queued, 4, "the pool's queue, whichever worker is asked for");
+    gate_open(&f.g);
+    cr_assert_eq(twill_pool_shutdown(f.p, TWILL_DRAIN, NULL), 0);
+    cr_assert_eq(twill_pool_stats(f.p, -1, &all), 0);
+    cr_assert_eq(all.queued, 0);
     twill_pool_destroy(f.p);
 }
 
@@ -835,11 +854,95 @@ Test(stats, idle_workers_park, .timeout = 30)
     twill_pool_destroy(p);
 }
 
+/* -------------------------------------------------------------- fork -- */
+
+/* Issue 15: a pool inherited through fork() has no workers.  Every call on
+   it returns EOWNERDEAD instead of hanging, destroy frees it without
+   joining, and a new pool in the child works. */
+static int child_checks(twill_pool *p)
+{
+    _Atomic long n = 0;
+    twill_group g;
+    twill_stats st;
+    if (twill_submit(p, count_task, &n) != EOWNERDEAD ||
+        twill_submit_for(p, count_task, &n, 0) != EOWNERDEAD ||
+        twill_run(p, count_task, &n) != EOWNERDEAD || twill_group_init(&g, p) != EOWNERDEAD ||
+        twill_pool_stats(p, -1, &st) != EOWNERDEAD ||
+        twill_pool_shutdown(p, TWILL_DRAIN, NULL) != EOWNERDEAD ||
+        twill_parallel_for(p, 0, 10, 1, NULL, NULL) != EINVAL)
+        return 1;
+    twill_pool_destroy(p);
+    twill_pool *fresh;
+    twill_config cfg = test_config(2);
+    if (twill_pool_create(&fresh, &cfg) != 0 || twill_run(fresh, count_task, &n) != 0 ||
+        twill_group_init(&g, fresh) != 0 || twill_group_spawn(&g, count_task, &n) != 0 ||
+        twill_group_wait(&g) != 0 || atomic_load(&n) != 2)
+        return 2;
+    twill_pool_destroy(fresh);
+    return 0;
+}
+
+/* Wait for child pid with a deadline; its exit code, or -1. */
+static int wait_child(pid_t pid)
+{
+    struct timespec dl = test_deadline(), now;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec >= dl.tv_sec) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        sched_yield();
+    }
+}
+
+Test(fork, inherited_pool_fails_every_call_and_a_new_pool_works, .timeout = 60)
+{
+    twill_pool *p = test_pool(2);
+    _Atomic long n = 0;
+    cr_assert_eq(twill_run(p, count_task, &n), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        _exit(child_checks(p));
+    cr_assert_eq(wait_child(pid), 0, "the child's checks (1: inherited pool, 2: new pool)");
+    cr_assert_eq(twill_run(p, count_task, &n), 0, "the parent's pool is untouched");
+    cr_assert_eq(atomic_load(&n), 2);
+    twill_pool_destroy(p);
+}
+
+static int fork_from_task(void *arg)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The child's only thread is no worker: fork-join runs serially. */
+        _Atomic long n = 0;
+        int ok = twill_worker_id() == -1 && twill_current_pool() == NULL &&
+                 twill_join(count_task, &n, count_task, &n) == 0 && atomic_load(&n) == 2 &&
+                 twill_submit(arg, count_task, &n) == EOWNERDEAD;
+        _exit(ok ? 0 : 1);
+    }
+    return pid > 0 ? wait_child(pid) : -1;
+}
+
+Test(fork, a_child_forked_by_a_task_is_outside_every_pool, .timeout = 60)
+{
+    twill_pool *p = test_pool(1);
+    cr_assert_eq(twill_run(p, fork_from_task, p), 0);
+    twill_pool_destroy(p);
+}
+
 /* ---------------------------------------------------------- strerror -- */
 
 Test(strerror, names_every_code_and_never_returns_null, .timeout = 30)
 {
-    int codes[] = {0, EINVAL, ENOMEM, EAGAIN, ETIMEDOUT, ECANCELED, ESHUTDOWN, EDEADLK, EBUSY};
+    int codes[] = {0,         EINVAL,    EINVAL,  ENOMEM, EAGAIN,    ETIMEDOUT,
+                   ECANCELED, ESHUTDOWN, EDEADLK, EBUSY,  EOWNERDEAD};
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
         const char *s = twill_strerror(codes[i]);
         cr_assert_not_null(s);

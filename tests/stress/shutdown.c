@@ -14,7 +14,8 @@
  *   - after DRAIN nothing was discarded; *discarded equals the hook calls;
  *   - submits refused after shutdown return ESHUTDOWN (or EAGAIN/ETIMEDOUT
  *     for the bounded variants, both before shutdown only).
- * Both schedulers.  Usage: stress_shutdown [rounds]
+ * Then rounds of destroy while outside submitters are blocked on a full
+ * queue (see destroy_round).  Both schedulers.  Usage: stress_shutdown [rounds]
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -164,6 +165,71 @@ static long one_round(twill_sched sched, twill_stop how, uint64_t *seed)
     return bad;
 }
 
+/* Destroy while outside threads are blocked in submit (forbidden by
+   twill.h, but an easy mistake): shutdown inside destroy refuses them, and
+   destroy waits until each has left its call before freeing the pool.
+   Without that wait ThreadSanitizer reports the pool's free racing a
+   submitter's last touch of the injector.  Each thread makes exactly one
+   call, so none can start a new one on the freed pool. */
+typedef struct blocked {
+    twill_pool *pool;
+    _Atomic long *ran;
+    int rc;
+} blocked;
+
+static int busy_task(void *arg)
+{
+    stress_delay(200000);
+    atomic_fetch_add((_Atomic long *)arg, 1);
+    return 0;
+}
+
+static void *submit_once(void *arg)
+{
+    blocked *b = arg;
+    b->rc = twill_submit(b->pool, busy_task, b->ran);
+    return NULL;
+}
+
+static long destroy_round(twill_sched sched, uint64_t *seed)
+{
+    static _Atomic long ran;
+    atomic_store(&ran, 0);
+    twill_config cfg;
+    twill_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.scheduler = sched;
+    cfg.queue_capacity = 2;
+    twill_pool *pool;
+    if (twill_pool_create(&pool, &cfg) != 0)
+        return 1;
+    long accepted = 0;
+    while (twill_submit_for(pool, busy_task, &ran, 0) == 0)
+        accepted++;
+    blocked b[SUBMITTERS];
+    pthread_t th[SUBMITTERS];
+    for (int i = 0; i < SUBMITTERS; i++) {
+        b[i] = (blocked){pool, &ran, -1};
+        pthread_create(&th[i], NULL, submit_once, &b[i]);
+    }
+    stress_delay((int64_t)(stress_rng(seed) % 300000));
+    twill_pool_destroy(pool);
+    long bad = 0;
+    for (int i = 0; i < SUBMITTERS; i++) {
+        pthread_join(th[i], NULL);
+        if (b[i].rc == 0)
+            accepted++;
+        else if (b[i].rc != ESHUTDOWN)
+            bad++;
+    }
+    if (atomic_load(&ran) != accepted) {
+        fprintf(stderr, "FAIL: destroy with blocked submitters: %ld accepted, %ld ran\n",
+                accepted, (long)atomic_load(&ran));
+        bad++;
+    }
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 40;
@@ -183,6 +249,13 @@ int main(int argc, char **argv)
             bad++;
         }
         n_ran = n_discarded = n_refused = 0;
+        long dbad = 0;
+        for (int i = 0; i < rounds; i++)
+            dbad += destroy_round(scheds[s], &seed);
+        printf("shutdown stress (%s): %d rounds of destroy with %d submitters blocked: %ld "
+               "violations\n",
+               s ? "central" : "stealing", rounds, SUBMITTERS, dbad);
+        bad += dbad;
     }
     printf("shutdown stress: %s\n", bad ? "FAILED" : "OK");
     return bad != 0;

@@ -3,13 +3,14 @@
 # user would, and run each build:
 #   1. find_package(twill) from a prefix made by `cmake --install`
 #      (twill::twill, the shared library, then twill::twill_static);
-#   2. pkg-config against the same prefix, with a plain compiler command;
+#   2. pkg-config against the same prefix, with a plain compiler command,
+#      shared and static (--static);
 #   3. add_subdirectory() of this source tree.
 # Environment: CONSUMER_DIR (default build-consumer; emptied first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .ci/deps.sh
-twill_need build-essential cmake pkg-config libhwloc-dev
+twill_need build-essential cmake pkg-config libhwloc-dev libudev-dev
 
 root=$PWD
 work=${CONSUMER_DIR:-build-consumer}
@@ -50,6 +51,13 @@ mkdir -p "$work/pkgconfig"
 cc -std=c11 -Wall -Wextra -Wpedantic -Werror tests/consumer/main.c -o "$work/pkgconfig/consumer" \
    $(pkg-config --cflags --libs twill)
 LD_LIBRARY_PATH=$(pkg-config --variable=libdir twill) "$work/pkgconfig/consumer"
+# The static link line brings hwloc's own static dependencies (-ludev on
+# Debian 12: libudev-dev), which CI installs; README "Things to know".
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Wpedantic -Werror tests/consumer/main.c -o "$work/pkgconfig/consumer-static" \
+   $(pkg-config --cflags twill) "$(pkg-config --variable=libdir twill)/libtwill.a" \
+   $(pkg-config --static --libs twill | sed 's/-ltwill\b//')
+"$work/pkgconfig/consumer-static"
 
 echo "=== consumer 3/3: add_subdirectory of the source tree"
 consume subdirectory -DTWILL_CONSUME=subdirectory -DTWILL_SOURCE_DIR="$root"

@@ -52,9 +52,18 @@ typedef struct round_ctx {
 
 static long failures;
 
-static void consume(item *it, long i_expected)
+/* Account for one item obtained by the owner or a thief.  A pointer that is
+   not one of this round's items (NULL or stale: a slot that a resize did
+   not copy) is a failure, reported instead of crashing. */
+static void consume(round_ctx *c, void *x)
 {
-    (void)i_expected;
+    item *it = x;
+    uintptr_t p = (uintptr_t)x, lo = (uintptr_t)c->items, hi = (uintptr_t)(c->items + c->n);
+    if (p < lo || p >= hi || (p - lo) % sizeof *it != 0) {
+        fprintf(stderr, "FAIL: got %p, which is no item of this round\n", x);
+        __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+        return;
+    }
     uint64_t i = it->payload[0];
     if (it->payload[1] != i * 3 || it->payload[2] != i * 5 || it->payload[3] != ~i) {
         fprintf(stderr, "FAIL: item %lu has a torn payload\n", (unsigned long)i);
@@ -74,7 +83,7 @@ static void *thief(void *arg)
         void *x;
         switch (twill__deque_steal(&c->dq, &x)) {
         case TWILL__STEAL_SUCCESS:
-            consume(x, -1);
+            consume(c, x);
             atomic_fetch_add_explicit(&c->stolen, 1, memory_order_relaxed);
             break;
         case TWILL__STEAL_RETRY:
@@ -160,7 +169,7 @@ static void owner(round_ctx *c, uint64_t seed, round_kind kind)
                 void *x = owner_take(c);
                 if (x == NULL)
                     break;
-                consume(x, -1);
+                consume(c, x);
                 if (k % 16 == 0)
                     sched_yield(); /* on a busy machine, let thieves in mid-drain */
             }
@@ -172,7 +181,7 @@ static void owner(round_ctx *c, uint64_t seed, round_kind kind)
             void *x = owner_take(c);
             if (x == NULL)
                 break;
-            consume(x, -1);
+            consume(c, x);
         }
         burst = (long)(rng_next(&seed) % burst_mod) + 1;
     }

@@ -51,9 +51,12 @@
  *   all.  A thief stalled inside steal delays the free, never blocks the
  *   owner: memory held is at most the buffers replaced meanwhile, less
  *   than the largest capacity reached, since sizes are powers of two.
- *   Cost: two locked RMWs per steal that finds work (none for an empty
- *   steal), on top's cache line which the CAS writes anyway; nothing on
- *   push or take.
+ *   Cost (callgrind, bench_deque): two locked RMWs per steal that finds
+ *   work, +5 instructions (none for an empty steal), on top's cache line
+ *   which the CAS writes anyway.  Nothing on push or take: the shrink test
+ *   rides on take's emptiness compare (top + low_water > b, low_water being
+ *   0 at the initial capacity), the same instruction count as before; an
+ *   empty take tests one owner flag (trim_due), +3 instructions.
  *   Rejected:
  *   - Free at destroy only (the previous scheme): a burst of N spawns keeps
  *     ~2N slots until the pool dies (issue 15).
@@ -103,6 +106,7 @@ int twill__deque_init(twill__deque *d, size_t capacity)
     d->low_water = 0;
     d->min_mask = (int64_t)cap - 1;
     d->retired = NULL;
+    d->trim_due = false;
     return 0;
 }
 
@@ -124,6 +128,7 @@ static void reclaim(twill__deque *d)
         r = prev;
     }
     d->retired = NULL;
+    d->trim_due = d->low_water != 0;
 }
 
 /* Owner only.  Replace buffer a by a fresh one of capacity cap holding the
@@ -147,6 +152,7 @@ static twill__deque_buf *resize(twill__deque *d, twill__deque_buf *a, int64_t t,
     a->prev = d->retired; /* retire: freed once no thief can hold it */
     d->retired = a;
     d->low_water = cap - 1 > d->min_mask ? (cap + 3) / 4 : 0;
+    d->trim_due = true; /* a is retired; reclaim clears it if it can */
     /* seq_cst: release, pairing with the thieves' load of buffer, so a thief
        that sees g also sees the copied slots; and the store half of the
        Dekker pair that reclaim's load of stealers completes. */
@@ -186,10 +192,12 @@ TWILL_COLD void *twill__deque_take_cold(twill__deque *d)
 {
     /* relaxed: bottom is written by this thread only. */
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
-    void *x = NULL;
     /* relaxed: the empty-for-sure test of take, on a fresher top. */
-    if (atomic_load_explicit(&d->top, memory_order_relaxed) <= b)
-        x = twill__deque_take_claim(d, b); /* our item is read before trim */
+    if (atomic_load_explicit(&d->top, memory_order_relaxed) > b) {
+        trim(d); /* empty: back to the initial capacity, free what we can */
+        return NULL;
+    }
+    void *x = twill__deque_take_claim(d, b); /* our item is read before trim */
     trim(d);
     return x;
 }

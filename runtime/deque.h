@@ -15,7 +15,8 @@
  *     bottom = top - 1, which must not wrap, and 2^63 pushes never happen.
  *   - The buffer doubles when a push finds it full, and halves when a take
  *     leaves fewer than capacity/4 items (crossbeam's rule), never below the
- *     initial capacity; an empty deque goes straight back to it.  A resize
+ *     initial capacity; an owner that finds its deque empty puts it straight
+ *     back to that capacity.  A resize
  *     copies [top, bottom) into a fresh buffer and publishes it; the old one
  *     is never written again and is freed as soon as no thief can still be
  *     reading it (the reclamation protocol is in deque.c).  So a thief that
@@ -64,11 +65,14 @@ typedef struct twill__deque {
     alignas(TWILL_CACHE_LINE) _Atomic int64_t bottom;
     _Atomic(twill__deque_buf *) buffer;
     /* Owner only (plain fields, on the owner's line; written at resizes). */
-    int64_t low_water;          /* take's fast path needs more than this many
-                                   items left: 0 at the initial capacity,
-                                   ceil(capacity/4) above it */
+    int64_t low_water;          /* take's fast path needs at least this many
+                                   items left after it: 0 at the initial
+                                   capacity, ceil(capacity/4) above it */
     int64_t min_mask;           /* initial capacity - 1: never shrink below */
     twill__deque_buf *retired;  /* replaced buffers not yet freed (via prev) */
+    bool trim_due;              /* the buffer is above its initial capacity or
+                                   retired is not empty: an empty take calls
+                                   take_cold to shrink and free */
 } twill__deque;
 
 /* Outcome of a steal: a lost race is never mistaken for "no work". */
@@ -94,7 +98,7 @@ void twill__deque_destroy(twill__deque *d);
 twill__deque_buf *twill__deque_grow(twill__deque *d, twill__deque_buf *a,
                                     int64_t t, int64_t b);
 
-/* Owner only.  Cold side of take: the deque looked empty, or no more than
+/* Owner only.  Cold side of take: the deque looked empty, or fewer than
    low_water items would be left.  Takes as take does, then shrinks the
    buffer if it is mostly empty and frees retired buffers no thief holds. */
 void *twill__deque_take_cold(twill__deque *d);
@@ -190,9 +194,15 @@ static inline void *twill__deque_take(twill__deque *d)
        buffer above its initial capacity (low_water > 0), fewer than a quarter
        of it would stay filled, so it should shrink.  At the initial capacity
        low_water is 0 and this is the plain emptiness test.  relaxed: a fast
-       exit, the full protocol follows.  low_water: owner only. */
-    if (twill_unlikely(atomic_load_explicit(&d->top, memory_order_relaxed) + d->low_water > b))
+       exit, the full protocol follows.  low_water, trim_due: owner only. */
+    if (twill_unlikely(atomic_load_explicit(&d->top, memory_order_relaxed) + d->low_water > b)) {
+        /* Empty, at the initial capacity, nothing waiting to be freed: what
+           an idle worker polling its deque sees, so no call.  (Not retesting
+           low_water here keeps the compare above a single add from memory.) */
+        if (twill_likely(!d->trim_due))
+            return NULL;
         return twill__deque_take_cold(d);
+    }
     return twill__deque_take_claim(d, b);
 }
 

@@ -5,11 +5,12 @@
  * at once; then we look at what the process still holds.
  *
  * Prints one machine-readable line:
- *   bench=burst spawns=N time_s=T peak_rss_kb=P rss_after_kb=A
+ *   bench=burst spawns=N time_s=T peak_rss_kb=P rss_after_kb=A rss_idle_kb=I
  *     heap_kb=H heap_free_kb=F fastbin_free_kb=FB mmap_kb=M
  *     rss_after_trim_kb=R rss_after_destroy_kb=D
  *   peak_rss_kb      getrusage ru_maxrss over the whole run
  *   rss_after_kb     resident set (/proc/self/statm) after the burst, pool alive
+ *   rss_idle_kb      the same 200 ms later, once the worker has gone idle
  *   heap_* mmap_kb   glibc mallinfo2 at that moment (all arenas): bytes in
  *                    the heaps, free inside them, free in fastbins, in mmaps
  *   rss_after_trim_kb  the same after malloc_trim(0) (only with trim=1, else -1)
@@ -102,6 +103,8 @@ int main(int argc, char **argv)
         return 1;
     }
     long after = rss_kb();
+    usleep(200000);
+    long idle = rss_kb();
     long heap = -1, heap_free = -1, fast_free = -1, mmapped = -1, after_trim = -1;
 #ifdef __GLIBC__
     struct mallinfo2 mi = mallinfo2();
@@ -118,10 +121,10 @@ int main(int argc, char **argv)
     long after_destroy = rss_kb();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("bench=burst spawns=%ld time_s=%.3f peak_rss_kb=%ld rss_after_kb=%ld heap_kb=%ld "
-           "heap_free_kb=%ld fastbin_free_kb=%ld mmap_kb=%ld rss_after_trim_kb=%ld "
+    printf("bench=burst spawns=%ld time_s=%.3f peak_rss_kb=%ld rss_after_kb=%ld rss_idle_kb=%ld "
+           "heap_kb=%ld heap_free_kb=%ld fastbin_free_kb=%ld mmap_kb=%ld rss_after_trim_kb=%ld "
            "rss_after_destroy_kb=%ld\n",
-           spawns, t1 - t0, ru.ru_maxrss, after, heap, heap_free, fast_free, mmapped,
+           spawns, t1 - t0, ru.ru_maxrss, after, idle, heap, heap_free, fast_free, mmapped,
            after_trim, after_destroy);
     return 0;
 }

@@ -58,8 +58,11 @@ void *twill__worker_main(void *arg)
         TWILL__COUNT(w, bind_failures, 1);
     twill__found f;
     for (;;) {
-        if (!twill__sched_find(w, &loop, &f) && w->pool->ops->idle(w, &f))
-            break;
+        if (!twill__sched_find(w, &loop, &f)) {
+            twill__free_list_idle(&w->free);
+            if (w->pool->ops->idle(w, &f))
+                break;
+        }
         twill__run_found(w, &f);
     }
     twill__self = NULL;

@@ -44,30 +44,14 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-__attribute__((noinline)) static double push_pop_ns(long pairs)
+/* push+take pairs with `under` items queued underneath. */
+__attribute__((noinline)) static double push_pop_ns(long pairs, int under)
 {
     twill__deque d;
     twill__deque_init(&d, 64);
     static int token;
     void *volatile sink;
-    double t0 = now_s();
-    for (long i = 0; i < pairs; i++) {
-        twill__deque_push(&d, &token);
-        sink = twill__deque_take(&d);
-    }
-    double t1 = now_s();
-    (void)sink;
-    twill__deque_destroy(&d);
-    return (t1 - t0) * 1e9 / (double)pairs;
-}
-
-__attribute__((noinline)) static double push_pop_deep_ns(long pairs)
-{
-    twill__deque d;
-    twill__deque_init(&d, 64);
-    static int token;
-    void *volatile sink;
-    for (int k = 0; k < 16; k++)
+    for (int k = 0; k < under; k++)
         twill__deque_push(&d, &token);
     double t0 = now_s();
     for (long i = 0; i < pairs; i++) {
@@ -154,8 +138,8 @@ int main(int argc, char **argv)
     }
     double pp[100], pd[100], ps[100], st[100];
     for (int r = 0; r < reps; r++) {
-        pp[r] = push_pop_ns(pairs);
-        pd[r] = push_pop_deep_ns(pairs);
+        pp[r] = push_pop_ns(pairs, 0);
+        pd[r] = push_pop_ns(pairs, 16);
         ps[r] = push_steal_ns(pairs);
         st[r] = with_steal ? steal_mops(pairs / 4) : 0.0;
     }

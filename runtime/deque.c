@@ -74,7 +74,8 @@
  */
 #include "deque.h"
 
-#include <assert.h>
+#include "os.h"
+
 #include <stdlib.h>
 
 static twill__deque_buf *buf_new(int64_t capacity)
@@ -93,9 +94,7 @@ int twill__deque_init(twill__deque *d, size_t capacity)
 {
     if (d == NULL || capacity == 0 || capacity > TWILL__DEQUE_MAX_CAPACITY)
         return EINVAL;
-    size_t cap = 1;
-    while (cap < capacity)
-        cap <<= 1;
+    size_t cap = twill__pow2_ceil(capacity);
     twill__deque_buf *a = buf_new((int64_t)cap);
     if (a == NULL)
         return ENOMEM;
@@ -137,7 +136,7 @@ static void reclaim(twill__deque *d)
 static twill__deque_buf *resize(twill__deque *d, twill__deque_buf *a, int64_t t, int64_t b,
                                 int64_t cap)
 {
-    assert(b - t <= cap && cap > d->min_mask);
+    TWILL_ASSERT(b - t <= cap && cap > d->min_mask);
     twill__deque_buf *g = buf_new(cap);
     if (g == NULL)
         return NULL;
@@ -215,7 +214,7 @@ void twill__deque_destroy(twill__deque *d)
     if (d == NULL)
         return;
     /* relaxed: called by the owner once every thief is gone. */
-    assert(atomic_load_explicit(&d->stealers, memory_order_relaxed) == 0);
+    TWILL_ASSERT(atomic_load_explicit(&d->stealers, memory_order_relaxed) == 0);
     twill__deque_buf *a = atomic_load_explicit(&d->buffer, memory_order_relaxed);
     free(a);
     for (twill__deque_buf *r = d->retired; r != NULL;) {

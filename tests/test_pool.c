@@ -871,6 +871,13 @@ static int child_checks(twill_pool *p)
         twill_pool_shutdown(p, TWILL_DRAIN, NULL) != EOWNERDEAD ||
         twill_parallel_for(p, 0, 10, 1, NULL, NULL) != EINVAL)
         return 1;
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer's allocator is not fork-safe: a lock another parent
+       thread held at the fork stays held in the child, and the child's
+       next allocations (a new pool's threads) hang there.  Plain builds
+       check the rest. */
+    return 0;
+#endif
     twill_pool_destroy(p);
     twill_pool *fresh;
     twill_config cfg = test_config(2);

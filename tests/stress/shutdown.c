@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "sched.h" /* pool->submitters, pool->state: probes for destroy_round */
 #include "twill.h"
 
 enum { SUBMITTERS = 3, PER_THREAD = 4000, CHILDREN = 2 };
@@ -170,16 +171,44 @@ static long one_round(twill_sched sched, twill_stop how, uint64_t *seed)
    destroy waits until each has left its call before freeing the pool.
    Without that wait ThreadSanitizer reports the pool's free racing a
    submitter's last touch of the injector.  Each thread makes exactly one
-   call, so none can start a new one on the freed pool. */
+   call, and destroy starts only once all of them are inside it (the
+   runtime's count of submitters in flight, read here as a probe): a call
+   that starts after destroy would be a use after free in any runtime. */
 typedef struct blocked {
     twill_pool *pool;
     _Atomic long *ran;
     int rc;
 } blocked;
 
-static int busy_task(void *arg)
+typedef struct held {
+    twill_pool *pool;
+    _Atomic int open;
+} held;
+
+static int held_task(void *arg)
 {
-    stress_delay(200000);
+    held *h = arg;
+    /* acquire: pairs with the releaser's store. */
+    while (!atomic_load_explicit(&h->open, memory_order_acquire))
+        sched_yield();
+    return 0;
+}
+
+/* Opens the held task once shutdown has begun, so the queue stays full
+   until the blocked submitters are refused.  Its last touch of the pool
+   comes before the open, and destroy cannot finish before the open. */
+static void *releaser(void *arg)
+{
+    held *h = arg;
+    /* acquire: pairs with shutdown's store of state. */
+    while (atomic_load_explicit(&h->pool->state, memory_order_acquire) == TWILL__RUNNING)
+        sched_yield();
+    atomic_store_explicit(&h->open, 1, memory_order_release);
+    return NULL;
+}
+
+static int count_ran(void *arg)
+{
     atomic_fetch_add((_Atomic long *)arg, 1);
     return 0;
 }
@@ -187,7 +216,7 @@ static int busy_task(void *arg)
 static void *submit_once(void *arg)
 {
     blocked *b = arg;
-    b->rc = twill_submit(b->pool, busy_task, b->ran);
+    b->rc = twill_submit(b->pool, count_ran, b->ran);
     return NULL;
 }
 
@@ -203,17 +232,26 @@ static long destroy_round(twill_sched sched, uint64_t *seed)
     twill_pool *pool;
     if (twill_pool_create(&pool, &cfg) != 0)
         return 1;
+    held h = {.pool = pool};
+    if (twill_submit(pool, held_task, &h) != 0)
+        return 1;
     long accepted = 0;
-    while (twill_submit_for(pool, busy_task, &ran, 0) == 0)
-        accepted++;
+    while (accepted < 2) /* the worker may not have taken held_task yet */
+        if (twill_submit_for(pool, count_ran, &ran, 0) == 0)
+            accepted++;
     blocked b[SUBMITTERS];
-    pthread_t th[SUBMITTERS];
+    pthread_t th[SUBMITTERS], rel;
     for (int i = 0; i < SUBMITTERS; i++) {
         b[i] = (blocked){pool, &ran, -1};
         pthread_create(&th[i], NULL, submit_once, &b[i]);
     }
+    /* relaxed: a probe; the watchdog bounds the wait. */
+    while (atomic_load_explicit(&pool->submitters, memory_order_relaxed) != SUBMITTERS)
+        sched_yield();
+    pthread_create(&rel, NULL, releaser, &h);
     stress_delay((int64_t)(stress_rng(seed) % 300000));
     twill_pool_destroy(pool);
+    pthread_join(rel, NULL);
     long bad = 0;
     for (int i = 0; i < SUBMITTERS; i++) {
         pthread_join(th[i], NULL);

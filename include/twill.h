@@ -64,7 +64,9 @@ typedef enum {
 
 typedef struct twill_config {
     unsigned    workers;        /* 0: one per core allowed to the process (its cpuset and
-                                   the creating thread's binding, e.g. taskset) */
+                                   the creating thread's binding, e.g. taskset), but at
+                                   most the cgroup CPU quota, ceil(quota / period), from
+                                   v2 cpu.max or v1 cpu.cfs_quota_us/_period_us; >= 1 */
     twill_pin   pin;            /* TWILL_PIN_CORES unless $TWILL_PIN=cores|threads|none */
     twill_sched scheduler;      /* TWILL_SCHED_STEALING unless $TWILL_SCHED=stealing|central */
     size_t      queue_capacity; /* bound of outside submissions queued at once (both

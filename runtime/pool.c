@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "os.h"
+#include "quota.h"
 
 /* Worker stack: 8 MiB, enough for a 10,000-deep join or group chain with
    room to spare (~300 bytes a level when optimised); only touched pages are
@@ -149,6 +150,14 @@ static int start_workers(twill_pool *pool)
     return 0;
 }
 
+/* workers = 0: one per allowed core (topology.c), but no more than the
+   cgroup's CPU quota gives time for (quota.c), at least 1. */
+static unsigned default_workers(const twill__topo *topo)
+{
+    unsigned n = twill__topo_default_workers(topo), q = twill__quota_cpus();
+    return q != 0 && q < n ? q : n;
+}
+
 static int build_pool(twill_pool *pool, const twill_config *cfg)
 {
     pool->discard = cfg->discard;
@@ -159,7 +168,7 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
     int rc = twill__topo_create(&pool->topo, cfg->pin);
     if (rc != 0)
         return rc;
-    pool->nworkers = cfg->workers != 0 ? cfg->workers : twill__topo_default_workers(pool->topo);
+    pool->nworkers = cfg->workers != 0 ? cfg->workers : default_workers(pool->topo);
     if (pool->nworkers > TWILL_MAX_WORKERS) /* a default on a huge machine */
         pool->nworkers = TWILL_MAX_WORKERS;
     rc = init_workers(pool);

@@ -57,6 +57,15 @@ typedef enum {
     TWILL_SCHED_CENTRAL   /* one shared mutex+condvar FIFO: the classic pool */
 } twill_sched;
 
+/* What a worker that found no work does (twill_config.idle). */
+typedef enum {
+    TWILL_IDLE_DEFAULT = 0, /* look again for a short while (64 rounds, well under
+                               100 us), then sleep until work is announced */
+    TWILL_IDLE_PARK,        /* sleep at once: one look, no spin rounds; least CPU */
+    TWILL_IDLE_SPIN         /* never sleep while the pool runs: a busy core per idle
+                               worker (as Lace does), for latency benchmarks */
+} twill_idle;
+
 typedef enum {
     TWILL_DRAIN, /* run everything accepted, including what it spawns */
     TWILL_CANCEL /* let running tasks finish, discard everything queued */
@@ -75,6 +84,7 @@ typedef struct twill_config {
     void      (*discard)(twill_fn fn, void *arg, void *ctx); /* called once for every task dropped unrun */
     void       *discard_ctx;
     const char *name;           /* thread-name prefix (NULL: "twill"); at most 10 characters are used */
+    twill_idle  idle;           /* TWILL_IDLE_DEFAULT unless $TWILL_IDLE=default|park|spin */
 } twill_config;
 
 /* ---------------------------------------------------------------- pools -- */
@@ -82,7 +92,7 @@ typedef struct twill_config {
 /*
  * Fill *cfg with the defaults, then apply the environment:
  *   TWILL_WORKERS = decimal 1..1024, TWILL_PIN = cores|threads|none,
- *   TWILL_SCHED = stealing|central.
+ *   TWILL_SCHED = stealing|central, TWILL_IDLE = default|park|spin.
  * Invalid environment values are ignored (the default stays).  Fields set
  * after this call win.  cfg NULL: no-op.  Thread-safe as long as no thread
  * modifies the environment concurrently.
@@ -92,8 +102,8 @@ void twill_config_init(twill_config *cfg);
 /*
  * Create a pool and start its workers.  cfg NULL: twill_config_init()
  * defaults.  Returns 0 and sets *out; EINVAL when out is NULL, workers >
- * TWILL_MAX_WORKERS, queue_capacity > TWILL_MAX_QUEUE_CAPACITY, or an enum is
- * out of range; ENOMEM; EAGAIN when a thread could not be started.  On error
+ * TWILL_MAX_WORKERS, queue_capacity > TWILL_MAX_QUEUE_CAPACITY, or an enum
+ * (pin, scheduler, idle) is out of range; ENOMEM; EAGAIN when a thread could not be started.  On error
  * *out is left untouched and nothing is leaked.  Any thread.
  */
 int twill_pool_create(twill_pool **out, const twill_config *cfg);

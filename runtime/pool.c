@@ -73,13 +73,21 @@ void twill_config_init(twill_config *cfg)
         cfg->scheduler = TWILL_SCHED_CENTRAL;
     else if (env_is(v, "stealing"))
         cfg->scheduler = TWILL_SCHED_STEALING;
+    v = getenv("TWILL_IDLE");
+    if (env_is(v, "default"))
+        cfg->idle = TWILL_IDLE_DEFAULT;
+    else if (env_is(v, "park"))
+        cfg->idle = TWILL_IDLE_PARK;
+    else if (env_is(v, "spin"))
+        cfg->idle = TWILL_IDLE_SPIN;
 }
 
 static int validate(const twill_config *cfg)
 {
     if (cfg->workers > TWILL_MAX_WORKERS || cfg->queue_capacity > TWILL_MAX_QUEUE_CAPACITY)
         return EINVAL;
-    if ((unsigned)cfg->pin > TWILL_PIN_NONE || (unsigned)cfg->scheduler > TWILL_SCHED_CENTRAL)
+    if ((unsigned)cfg->pin > TWILL_PIN_NONE || (unsigned)cfg->scheduler > TWILL_SCHED_CENTRAL ||
+        (unsigned)cfg->idle > TWILL_IDLE_SPIN)
         return EINVAL;
     return 0;
 }
@@ -162,6 +170,7 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
 {
     pool->discard = cfg->discard;
     pool->discard_ctx = cfg->discard_ctx;
+    pool->idle = cfg->idle;
     snprintf(pool->name, 11, "%s", cfg->name != NULL ? cfg->name : "twill");
     pthread_mutex_init(&pool->shutdown_lock, NULL);
     pool->fork_gen = twill__fork_watch();

@@ -119,6 +119,7 @@ struct twill_pool {
     void *sched;               /* the policy's own state */
     void (*discard)(twill_fn fn, void *arg, void *ctx);
     void *discard_ctx;
+    twill_idle idle;           /* what an idle worker does (twill__sched_spin) */
     char name[16];
     unsigned fork_gen;         /* twill__fork_gen when created (pool.c) */
     twill__topo *topo;
@@ -262,9 +263,11 @@ static inline void twill__count_result(twill__worker *w, int rc)
    beyond it only their own tasks (a few hundred bytes of stack a level). */
 #define TWILL__HELP_DEPTH_MAX 256
 
-/* Rounds of looking for work before an idle worker sleeps: one round is a
-   pass over all queues (~50 ns a victim here), so 64 rounds stay well
-   under 100 us and an idle pool parks quickly. */
+/* Rounds of looking for work before an idle worker sleeps under
+   TWILL_IDLE_DEFAULT: one round is a pass over all queues (~50 ns a victim
+   here) after a pause (the first 16) or a sched_yield (the other 48, ~1 us
+   each when nobody else wants the core), so 64 rounds stay well under
+   100 us and an idle pool parks quickly. */
 #define TWILL__SPIN_ROUNDS 64
 
 /* Termination, the same rule for every policy: closed to outside work,
@@ -341,21 +344,44 @@ static inline bool twill__sched_demand(twill__worker *w)
     return w->pool->ops->demand(w);
 }
 
-/* Worker w, idle: look for work TWILL__SPIN_ROUNDS times, pausing then
-   yielding between rounds (a producer may share our core).  Every policy's
-   idle starts here. */
+/* Worker w, idle: look for work as the pool's idle policy says, and
+   return true with work in *f, or false when the worker should park.
+   Every scheduler's idle starts here, before each park and after each
+   wake-up, so the policy lives in this one function:
+     DEFAULT  TWILL__SPIN_ROUNDS rounds, pausing then yielding between them
+              (a producer may share our core);
+     PARK     one look and no pause: the worker parks at once (a woken
+              worker still looks once, or it would park again beside the
+              work it was woken for);
+     SPIN     DEFAULT's rounds without end, yielding between them (at once
+              back when nobody else wants the core), until shutdown begins:
+              termination is detected by parked workers (sched_may_stop),
+              so from `closing` on a spinner stops after DEFAULT's rounds
+              and parks, as under DEFAULT.
+   Wake-ups stay exact under every policy: a parking worker still
+   announces itself and re-checks (park.c, the central queue's lock), and
+   a spinner is counted in `spinning` (sched_steal.c) like a DEFAULT one. */
 static inline bool twill__sched_spin(twill__worker *w, twill__found *f)
 {
     static const twill__want loop = {TWILL__FIND_LOOP, -1, NULL};
-    for (int i = 0; i < TWILL__SPIN_ROUNDS; i++) {
+    twill_pool *pool = w->pool;
+    if (pool->idle == TWILL_IDLE_PARK)
+        return twill__sched_find(w, &loop, f);
+    for (unsigned i = 0;; i++) {
         if (i < TWILL__SPIN_ROUNDS / 4)
             twill_cpu_relax();
         else
             sched_yield();
         if (twill__sched_find(w, &loop, f))
             return true;
+        /* relaxed: closing only ends the spinning; the park that follows
+           re-reads it with its own ordering (sched_steal.c's park, the
+           central queue's lock). */
+        if (i + 1 >= TWILL__SPIN_ROUNDS &&
+            (pool->idle != TWILL_IDLE_SPIN ||
+             atomic_load_explicit(&pool->closing, memory_order_relaxed)))
+            return false;
     }
-    return false;
 }
 
 #endif /* TWILL_SCHED_H */

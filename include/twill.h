@@ -103,8 +103,9 @@ void twill_config_init(twill_config *cfg);
  * Create a pool and start its workers.  cfg NULL: twill_config_init()
  * defaults.  Returns 0 and sets *out; EINVAL when out is NULL, workers >
  * TWILL_MAX_WORKERS, queue_capacity > TWILL_MAX_QUEUE_CAPACITY, or an enum
- * (pin, scheduler, idle) is out of range; ENOMEM; EAGAIN when a thread could not be started.  On error
- * *out is left untouched and nothing is leaked.  Any thread.
+ * (pin, scheduler, idle) is out of range; ENOMEM; EAGAIN when a thread could
+ * not be started.  On error *out is left untouched and nothing is leaked.
+ * Any thread.
  */
 int twill_pool_create(twill_pool **out, const twill_config *cfg);
 

@@ -66,6 +66,15 @@ typedef enum {
                                worker (as Lace does), for latency benchmarks */
 } twill_idle;
 
+/* Priority of a submitted or spawned task. */
+typedef enum {
+    TWILL_PRIO_LOW = -1,   /* background: started only by a worker that found nothing
+                              else, but at least one every 1024 tasks a worker runs */
+    TWILL_PRIO_NORMAL = 0, /* twill_submit, twill_group_spawn */
+    TWILL_PRIO_HIGH = 1    /* started before any other queued task: checked by every
+                              worker before it starts its next task */
+} twill_prio;
+
 typedef enum {
     TWILL_DRAIN, /* run everything accepted, including what it spawns */
     TWILL_CANCEL /* let running tasks finish, discard everything queued */
@@ -155,6 +164,26 @@ int twill_submit(twill_pool *pool, twill_fn fn, void *arg);
 int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_ns);
 
 /*
+ * twill_submit_for at a priority level (twill_submit is
+ * twill_submit_prio(pool, TWILL_PRIO_NORMAL, fn, arg, -1)).
+ *   HIGH: every worker checks for a queued HIGH task before it starts its
+ *     next task (from its own queue, outside, a peer, or a join's inline
+ *     half), so an accepted HIGH task starts as soon as some worker finishes
+ *     its current one (at once on an idle pool); HIGH tasks from outside
+ *     start in FIFO order.
+ *   LOW: started by a worker that found no HIGH or NORMAL work (own queue,
+ *     outside, peers).  Bound against starvation: every worker also starts
+ *     one queued LOW task every 1024 tasks it runs (every 16th outside
+ *     poll), however much NORMAL work keeps arriving.
+ * Each level's outside queue has its own bound (queue_capacity), so a full
+ * NORMAL queue never blocks a HIGH submission; from the pool's own workers
+ * no level ever blocks.  Returns as twill_submit_for; EINVAL also for an
+ * unknown prio.  Any thread.
+ */
+int twill_submit_prio(twill_pool *pool, twill_prio prio, twill_fn fn, void *arg,
+                      int64_t timeout_ns);
+
+/*
  * Run fn(arg) on a worker of pool and wait for it; returns fn's code.
  * From a worker of the same pool it runs fn inline.  From a worker of another
  * pool it blocks that worker until fn is done on this pool.
@@ -208,6 +237,10 @@ int twill_group_init(twill_group *g, twill_pool *pool);
  * when the pool no longer accepts it; ENOMEM.
  */
 int twill_group_spawn(twill_group *g, twill_fn fn, void *arg);
+
+/* twill_group_spawn at a priority level (see twill_submit_prio); EINVAL
+   also for an unknown prio.  twill_group_spawn is the NORMAL level. */
+int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *arg);
 
 /*
  * Wait until every task of g is done.  On a worker of g's pool it helps run

@@ -42,6 +42,7 @@
 #include "completion.h"
 #include "deque.h"
 #include "park.h"
+#include "prioq.h"
 #include "task.h"
 #include "topology.h"
 #include "twill.h"
@@ -105,6 +106,7 @@ typedef struct twill__worker {
     unsigned id;
     unsigned waits;            /* nested helping waits on this stack (wait.c) */
     bool polling;              /* running an outside job taken by a poll (job.c) */
+    unsigned polls;            /* polls made (job.c: every TWILL__LOW_EVERY-th takes LOW) */
     twill__free_list free;     /* spare task records */
     twill__counters stats;
     pthread_t thread;
@@ -136,6 +138,13 @@ struct twill_pool {
     /* Discards on threads that are not workers (spawn into a cancelled group
        from outside); added to the stats of "all workers". */
     _Atomic uint64_t outside_discards;
+    /* The HIGH and LOW levels' queues, the same for every policy (NORMAL
+       work is the policy's own): HIGH is taken before anything else, at
+       every find and before a join's inline half, LOW only when a find
+       found nothing else (twill__sched_find) and by the poll's
+       anti-starvation rule (job.c).  prio_ready: both initialised. */
+    twill__prioq high, low;
+    bool prio_ready;
     /* Outside threads inside a submit call; destroy waits for 0. */
     alignas(TWILL_CACHE_LINE) _Atomic unsigned submitters;
     /* Serialises shutdown callers; protects `joined`. */
@@ -199,6 +208,10 @@ struct twill__sched_ops {
     bool (*demand)(twill__worker *w);
     /* Any thread: outside jobs waiting to start, at some recent moment. */
     size_t (*queued)(twill_pool *pool);
+    /* Any thread, after a record entered pool->high or pool->low: wake an
+       idle worker if one sleeps (no lost wake-up: the idle paths re-check
+       both queues after announcing themselves). */
+    void (*wake_one)(twill_pool *pool);
 };
 
 extern const twill__sched_ops twill__sched_steal;
@@ -327,13 +340,33 @@ static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
     return w->pool->ops->unpush(w, t);
 }
 
-/* Worker w: one attempt to find work. */
+/* Worker w: one attempt to find work, by priority: a queued HIGH task
+   first, then the policy's own order (own queue, outside, peers), then
+   LOW.  Each level's queue costs one load when empty.  A deeply nested
+   restricted wait takes HIGH and LOW only as deep as outside jobs
+   (TWILL__HELP_DEPTH_MAX), which bounds its stack. */
 static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
                                      twill__found *f)
 {
-    if (twill_likely(twill__stealing(w)))
-        return twill__steal_find(w, want, f);
-    return w->pool->ops->find(w, want, f);
+    twill_pool *pool = w->pool;
+    bool shallow = want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX;
+    if (twill_unlikely(twill__prioq_nonempty(&pool->high)) && shallow &&
+        (f->rec = twill__prioq_pop(&pool->high)) != NULL)
+        return true;
+    bool got = twill_likely(twill__stealing(w)) ? twill__steal_find(w, want, f)
+                                                : pool->ops->find(w, want, f);
+    if (got)
+        return true;
+    return twill_unlikely(twill__prioq_nonempty(&pool->low)) && shallow &&
+           (f->rec = twill__prioq_pop(&pool->low)) != NULL;
+}
+
+/* Is a HIGH task queued?  One relaxed load (a hint: the task is taken
+   under its queue's lock), on a line written only when HIGH work comes
+   and goes. */
+static inline bool twill__sched_high_waiting(const twill_pool *pool)
+{
+    return twill__prioq_nonempty(&pool->high);
 }
 
 /* Worker w: is some worker out of work (so splitting a loop pays)? */

@@ -14,6 +14,8 @@
  *   - after DRAIN nothing was discarded; *discarded equals the hook calls;
  *   - submits refused after shutdown return ESHUTDOWN (or EAGAIN/ETIMEDOUT
  *     for the bounded variants, both before shutdown only).
+ * Submissions cycle through the priority levels (HIGH, NORMAL, LOW: each
+ * level's queue must keep taken-or-not too).
  * The rounds cycle through the idle policies (default, park, spin: a spinning
  * worker must still take part in termination), each with DRAIN and CANCEL.
  * Then rounds of destroy while outside submitters are blocked on a full
@@ -79,10 +81,12 @@ static void *submit_loop(void *arg)
     for (int i = 0; i < PER_THREAD; i++) {
         task *t = &r->tasks[s->index * PER_THREAD + i];
         int rc;
+        /* every level, through each kind of call */
+        twill_prio prio = (twill_prio)((i / 3 + s->index) % 3 - 1);
         switch ((i + s->index) % 3) {
-        case 0: rc = twill_submit(r->pool, run_task, t); break;
-        case 1: rc = twill_submit_for(r->pool, run_task, t, 20000); break;
-        default: rc = twill_group_spawn(&r->group, run_task, t); break;
+        case 0: rc = twill_submit_prio(r->pool, prio, run_task, t, -1); break;
+        case 1: rc = twill_submit_prio(r->pool, prio, run_task, t, 20000); break;
+        default: rc = twill_group_spawn_prio(&r->group, prio, run_task, t); break;
         }
         t->rc = rc;
         if (rc == ESHUTDOWN)

@@ -49,6 +49,9 @@ TWILL_COLD void twill__job_run_high(twill__worker *w)
 {
     if (w->polling || w->waits > TWILL__HELP_DEPTH)
         return;
+    /* relaxed: a hint (sched.h); cleared before the look, so a HIGH task
+       queued after the look sets it again. */
+    atomic_store_explicit(&w->high_hint, false, memory_order_relaxed);
     twill__task *t = twill__prioq_pop(&w->pool->high);
     if (t == NULL)
         return;
@@ -72,6 +75,8 @@ static int push_level(twill__worker *w, twill_prio prio, const twill__job *job)
     t->job = *job;
     TWILL__COUNT(w, spawns, 1);
     twill__prioq_push(level_queue(w->pool, prio), t);
+    if (prio == TWILL_PRIO_HIGH)
+        twill__sched_high_announce(w->pool);
     w->pool->ops->wake_one(w->pool);
     return 0;
 }
@@ -109,8 +114,11 @@ int twill__submit_job(twill_pool *pool, twill_prio prio, const twill__job *job,
         rc = pool->ops->submit(pool, job, timeout_ns);
     } else {
         rc = twill__prioq_submit(level_queue(pool, prio), job, timeout_ns);
-        if (rc == 0)
+        if (rc == 0) {
+            if (prio == TWILL_PRIO_HIGH)
+                twill__sched_high_announce(pool);
             pool->ops->wake_one(pool);
+        }
     }
     atomic_fetch_sub_explicit(&pool->submitters, 1, memory_order_release);
     return rc;

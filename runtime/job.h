@@ -62,10 +62,11 @@ int twill__submit_job(twill_pool *pool, twill_prio prio, const twill__job *job,
 void twill__job_run_high(twill__worker *w);
 
 /* Worker w is about to start a task outside find (a join's inline half):
-   a queued HIGH task goes first.  One load when none is queued. */
+   a queued HIGH task goes first.  One compare of w's own hint (relaxed:
+   see twill__sched_high_announce) when none was announced. */
 static inline void twill__job_high(twill__worker *w)
 {
-    if (twill_unlikely(twill__sched_high_waiting(w->pool)))
+    if (twill_unlikely(atomic_load_explicit(&w->high_hint, memory_order_relaxed)))
         twill__job_run_high(w);
 }
 

@@ -107,6 +107,11 @@ typedef struct twill__worker {
     unsigned waits;            /* nested helping waits on this stack (wait.c) */
     bool polling;              /* running an outside job taken by a poll (job.c) */
     unsigned polls;            /* polls made (job.c: every TWILL__LOW_EVERY-th takes LOW) */
+    /* A HIGH task was queued since the owner last looked: set by HIGH
+       producers (twill__sched_high_announce), cleared by the owner; read
+       by the owner before a join's inline half, where it costs one compare
+       of a word next to the ones the join touches anyway. */
+    _Atomic bool high_hint;
     twill__free_list free;     /* spare task records */
     twill__counters stats;
     pthread_t thread;
@@ -361,12 +366,17 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
            (f->rec = twill__prioq_pop(&pool->low)) != NULL;
 }
 
-/* Is a HIGH task queued?  One relaxed load (a hint: the task is taken
-   under its queue's lock), on a line written only when HIGH work comes
-   and goes. */
-static inline bool twill__sched_high_waiting(const twill_pool *pool)
+/* Any thread, after queueing a HIGH record: tell every worker to look
+   before its next inline join half.  relaxed: a hint; the record itself
+   is found through its queue (every find reads the queue's length, and
+   the idle paths re-check it under their own ordering), so a hint that
+   arrives late costs latency on a join path, never the task.  One store
+   per worker, only when HIGH work arrives and only if not already set. */
+static inline void twill__sched_high_announce(twill_pool *pool)
 {
-    return twill__prioq_nonempty(&pool->high);
+    for (unsigned i = 0; i < pool->nworkers; i++)
+        if (!atomic_load_explicit(&pool->workers[i].high_hint, memory_order_relaxed))
+            atomic_store_explicit(&pool->workers[i].high_hint, true, memory_order_relaxed);
 }
 
 /* Worker w: is some worker out of work (so splitting a loop pays)? */

@@ -57,6 +57,24 @@ typedef enum {
     TWILL_SCHED_CENTRAL   /* one shared mutex+condvar FIFO: the classic pool */
 } twill_sched;
 
+/* What a worker that found no work does (twill_config.idle). */
+typedef enum {
+    TWILL_IDLE_DEFAULT = 0, /* look again for a short while (64 rounds, well under
+                               100 us), then sleep until work is announced */
+    TWILL_IDLE_PARK,        /* sleep at once: one look, no spin rounds; least CPU */
+    TWILL_IDLE_SPIN         /* never sleep while the pool runs: a busy core per idle
+                               worker (as Lace does), for latency benchmarks */
+} twill_idle;
+
+/* Priority of a submitted or spawned task. */
+typedef enum {
+    TWILL_PRIO_LOW = -1,   /* background: started only by a worker that found nothing
+                              else, but at least one every 1024 tasks a worker runs */
+    TWILL_PRIO_NORMAL = 0, /* twill_submit, twill_group_spawn */
+    TWILL_PRIO_HIGH = 1    /* started before any other queued task: checked by every
+                              worker before it starts its next task */
+} twill_prio;
+
 typedef enum {
     TWILL_DRAIN, /* run everything accepted, including what it spawns */
     TWILL_CANCEL /* let running tasks finish, discard everything queued */
@@ -64,7 +82,9 @@ typedef enum {
 
 typedef struct twill_config {
     unsigned    workers;        /* 0: one per core allowed to the process (its cpuset and
-                                   the creating thread's binding, e.g. taskset) */
+                                   the creating thread's binding, e.g. taskset), but at
+                                   most the cgroup CPU quota, ceil(quota / period), from
+                                   v2 cpu.max or v1 cpu.cfs_quota_us/_period_us; >= 1 */
     twill_pin   pin;            /* TWILL_PIN_CORES unless $TWILL_PIN=cores|threads|none */
     twill_sched scheduler;      /* TWILL_SCHED_STEALING unless $TWILL_SCHED=stealing|central */
     size_t      queue_capacity; /* bound of outside submissions queued at once (both
@@ -73,6 +93,7 @@ typedef struct twill_config {
     void      (*discard)(twill_fn fn, void *arg, void *ctx); /* called once for every task dropped unrun */
     void       *discard_ctx;
     const char *name;           /* thread-name prefix (NULL: "twill"); at most 10 characters are used */
+    twill_idle  idle;           /* TWILL_IDLE_DEFAULT unless $TWILL_IDLE=default|park|spin */
 } twill_config;
 
 /* ---------------------------------------------------------------- pools -- */
@@ -80,7 +101,7 @@ typedef struct twill_config {
 /*
  * Fill *cfg with the defaults, then apply the environment:
  *   TWILL_WORKERS = decimal 1..1024, TWILL_PIN = cores|threads|none,
- *   TWILL_SCHED = stealing|central.
+ *   TWILL_SCHED = stealing|central, TWILL_IDLE = default|park|spin.
  * Invalid environment values are ignored (the default stays).  Fields set
  * after this call win.  cfg NULL: no-op.  Thread-safe as long as no thread
  * modifies the environment concurrently.
@@ -90,9 +111,10 @@ void twill_config_init(twill_config *cfg);
 /*
  * Create a pool and start its workers.  cfg NULL: twill_config_init()
  * defaults.  Returns 0 and sets *out; EINVAL when out is NULL, workers >
- * TWILL_MAX_WORKERS, queue_capacity > TWILL_MAX_QUEUE_CAPACITY, or an enum is
- * out of range; ENOMEM; EAGAIN when a thread could not be started.  On error
- * *out is left untouched and nothing is leaked.  Any thread.
+ * TWILL_MAX_WORKERS, queue_capacity > TWILL_MAX_QUEUE_CAPACITY, or an enum
+ * (pin, scheduler, idle) is out of range; ENOMEM; EAGAIN when a thread could
+ * not be started.  On error *out is left untouched and nothing is leaked.
+ * Any thread.
  */
 int twill_pool_create(twill_pool **out, const twill_config *cfg);
 
@@ -140,6 +162,26 @@ int twill_submit(twill_pool *pool, twill_fn fn, void *arg);
  * (ETIMEDOUT), < 0 waits forever.  Any thread.
  */
 int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_ns);
+
+/*
+ * twill_submit_for at a priority level (twill_submit is
+ * twill_submit_prio(pool, TWILL_PRIO_NORMAL, fn, arg, -1)).
+ *   HIGH: every worker checks for a queued HIGH task before it starts its
+ *     next task (from its own queue, outside, a peer, or a join's inline
+ *     half), so an accepted HIGH task starts as soon as some worker finishes
+ *     its current one (at once on an idle pool); HIGH tasks from outside
+ *     start in FIFO order.
+ *   LOW: started by a worker that found no HIGH or NORMAL work (own queue,
+ *     outside, peers).  Bound against starvation: every worker also starts
+ *     one queued LOW task every 1024 tasks it runs (every 16th outside
+ *     poll), however much NORMAL work keeps arriving.
+ * Each level's outside queue has its own bound (queue_capacity), so a full
+ * NORMAL queue never blocks a HIGH submission; from the pool's own workers
+ * no level ever blocks.  Returns as twill_submit_for; EINVAL also for an
+ * unknown prio.  Any thread.
+ */
+int twill_submit_prio(twill_pool *pool, twill_prio prio, twill_fn fn, void *arg,
+                      int64_t timeout_ns);
 
 /*
  * Run fn(arg) on a worker of pool and wait for it; returns fn's code.
@@ -195,6 +237,10 @@ int twill_group_init(twill_group *g, twill_pool *pool);
  * when the pool no longer accepts it; ENOMEM.
  */
 int twill_group_spawn(twill_group *g, twill_fn fn, void *arg);
+
+/* twill_group_spawn at a priority level (see twill_submit_prio); EINVAL
+   also for an unknown prio.  twill_group_spawn is the NORMAL level. */
+int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *arg);
 
 /*
  * Wait until every task of g is done.  On a worker of g's pool it helps run

@@ -55,9 +55,9 @@ int twill_group_init(twill_group *g, twill_pool *pool)
     return 0;
 }
 
-int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
+int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
 {
-    if (!valid(g) || fn == NULL)
+    if (!valid(g) || fn == NULL || prio < TWILL_PRIO_LOW || prio > TWILL_PRIO_HIGH)
         return EINVAL;
     twill__group_ctl *gr = as_ctl(g);
     twill__job job = {.fn = fn, .arg = arg, .ctl = gr, .kind = TWILL__JOB_GROUP};
@@ -83,11 +83,18 @@ int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
             return 0;
         }
         /* our own worker: straight to its queue, never blocks */
-        rc = w != NULL ? twill__push_job(w, &job) : twill__submit_job(gr->pool, &job, -1);
+        rc = w != NULL && prio == TWILL_PRIO_NORMAL
+                 ? twill__push_job(w, &job)
+                 : twill__submit_job(gr->pool, prio, &job, -1);
     }
     if (twill_unlikely(rc != 0))
         twill__finish(&gr->pending); /* nothing was taken: undo the count */
     return rc;
+}
+
+int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
+{
+    return twill_group_spawn_prio(g, TWILL_PRIO_NORMAL, fn, arg);
 }
 
 /* The result of a completed group; resets it for reuse.  Spawns may race

@@ -25,11 +25,60 @@ TWILL_COLD void twill__job_poll(twill__worker *w)
 {
     twill__job job;
     const twill__sched_ops *ops = w->pool->ops;
-    if (w->polling || w->waits > TWILL__HELP_DEPTH || !ops->take_outside(w, &job))
+    if (w->polling || w->waits > TWILL__HELP_DEPTH)
+        return;
+    if (twill_unlikely(++w->polls % TWILL__LOW_EVERY == 0)) {
+        twill__task *low = twill__prioq_pop(&w->pool->low);
+        if (low != NULL) {
+            w->polling = true;
+            twill__run_record(w, low);
+            w->polling = false;
+            return;
+        }
+    }
+    if (!ops->take_outside(w, &job))
         return;
     w->polling = true;
     twill__run_job(w, &job);
     w->polling = false;
+}
+
+/* Run one queued HIGH task here, on this stack, like a poll (they do not
+   nest, and a deep helping wait leaves it to others). */
+TWILL_COLD void twill__job_run_high(twill__worker *w)
+{
+    if (w->polling || w->waits > TWILL__HELP_DEPTH)
+        return;
+    /* relaxed: a hint (sched.h); cleared before the look, so a HIGH task
+       queued after the look sets it again. */
+    atomic_store_explicit(&w->high_hint, false, memory_order_relaxed);
+    twill__task *t = twill__prioq_pop(&w->pool->high);
+    if (t == NULL)
+        return;
+    w->polling = true;
+    twill__run_record(w, t);
+    w->polling = false;
+}
+
+/* The queue of a non-NORMAL level. */
+static twill__prioq *level_queue(twill_pool *pool, twill_prio prio)
+{
+    return prio == TWILL_PRIO_HIGH ? &pool->high : &pool->low;
+}
+
+/* Worker w: a HIGH or LOW task into its level's queue; never blocks. */
+static int push_level(twill__worker *w, twill_prio prio, const twill__job *job)
+{
+    twill__task *t = twill__task_alloc(&w->free);
+    if (t == NULL)
+        return ENOMEM;
+    t->job = *job;
+    TWILL__COUNT(w, spawns, 1);
+    twill__prioq_push(level_queue(w->pool, prio), t);
+    if (prio == TWILL_PRIO_HIGH)
+        twill__sched_high_announce(w->pool);
+    w->pool->ops->wake_one(w->pool);
+    return 0;
 }
 
 int twill__push_job(twill__worker *w, const twill__job *job)
@@ -45,19 +94,32 @@ int twill__push_job(twill__worker *w, const twill__job *job)
     return 0;
 }
 
-int twill__submit_job(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
+int twill__submit_job(twill_pool *pool, twill_prio prio, const twill__job *job,
+                      int64_t timeout_ns)
 {
     twill__worker *w = twill__self_in(pool);
     if (w != NULL) {
         int rc = twill__accepts_inside(pool);
-        return rc != 0 ? rc : twill__push_job(w, job);
+        if (rc != 0)
+            return rc;
+        return prio == TWILL_PRIO_NORMAL ? twill__push_job(w, job) : push_level(w, prio, job);
     }
     /* Outside: the policy's queue decides "taken or not" against shutdown.
        The count of submitters in flight lets destroy wait for those that
        shutdown woke (relaxed in, release out: pairs with destroy's
        acquire, so our last touch of the pool precedes its free). */
     atomic_fetch_add_explicit(&pool->submitters, 1, memory_order_relaxed);
-    int rc = pool->ops->submit(pool, job, timeout_ns);
+    int rc;
+    if (prio == TWILL_PRIO_NORMAL) {
+        rc = pool->ops->submit(pool, job, timeout_ns);
+    } else {
+        rc = twill__prioq_submit(level_queue(pool, prio), job, timeout_ns);
+        if (rc == 0) {
+            if (prio == TWILL_PRIO_HIGH)
+                twill__sched_high_announce(pool);
+            pool->ops->wake_one(pool);
+        }
+    }
     atomic_fetch_sub_explicit(&pool->submitters, 1, memory_order_release);
     return rc;
 }

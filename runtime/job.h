@@ -36,6 +36,10 @@ static inline void twill__group_cancel(twill__group_ctl *g)
    for inline join halves and other tasks).  A power of two: the check is
    a mask of a counter. */
 #define TWILL__POLL_EVERY 64
+/* Every this many polls of a worker (so every ~1024 tasks it runs) the poll
+   starts a queued LOW task first: the bound against LOW's starvation while
+   NORMAL work keeps arriving (twill.h). */
+#define TWILL__LOW_EVERY 16
 
 void twill__job_poll(twill__worker *w);
 
@@ -52,7 +56,19 @@ static inline void twill__job_tick(twill__worker *w)
 /* Any thread: take job for pool.  From one of its workers: pushed to that
    worker's own queue (never blocks); from elsewhere: the policy's outside
    queue, waiting as timeout_ns says (twill_submit_for). */
-int twill__submit_job(twill_pool *pool, const twill__job *job, int64_t timeout_ns);
+int twill__submit_job(twill_pool *pool, twill_prio prio, const twill__job *job,
+                      int64_t timeout_ns);
+
+void twill__job_run_high(twill__worker *w);
+
+/* Worker w is about to start a task outside find (a join's inline half):
+   a queued HIGH task goes first.  One compare of w's own hint (relaxed:
+   see twill__sched_high_announce) when none was announced. */
+static inline void twill__job_high(twill__worker *w)
+{
+    if (twill_unlikely(atomic_load_explicit(&w->high_hint, memory_order_relaxed)))
+        twill__job_run_high(w);
+}
 
 /* Worker w ran the b half of a join inline, with code rc: count it (the
    join's one counter update, sched.h) and tick, on the counter's value

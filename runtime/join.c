@@ -46,6 +46,7 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
     twill__sched_join_push(w, &t);
     int ra = a(a_arg);
     int rb;
+    twill__job_high(w); /* a queued HIGH task starts before b */
     for (;;) {
         /* Take records back until ours shows up (inline) or it is gone
            (taken).  Records above ours are tasks a pushed without waiting;

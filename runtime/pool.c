@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "os.h"
+#include "quota.h"
 
 /* Worker stack: 8 MiB, enough for a 10,000-deep join or group chain with
    room to spare (~300 bytes a level when optimised); only touched pages are
@@ -72,13 +73,21 @@ void twill_config_init(twill_config *cfg)
         cfg->scheduler = TWILL_SCHED_CENTRAL;
     else if (env_is(v, "stealing"))
         cfg->scheduler = TWILL_SCHED_STEALING;
+    v = getenv("TWILL_IDLE");
+    if (env_is(v, "default"))
+        cfg->idle = TWILL_IDLE_DEFAULT;
+    else if (env_is(v, "park"))
+        cfg->idle = TWILL_IDLE_PARK;
+    else if (env_is(v, "spin"))
+        cfg->idle = TWILL_IDLE_SPIN;
 }
 
 static int validate(const twill_config *cfg)
 {
     if (cfg->workers > TWILL_MAX_WORKERS || cfg->queue_capacity > TWILL_MAX_QUEUE_CAPACITY)
         return EINVAL;
-    if ((unsigned)cfg->pin > TWILL_PIN_NONE || (unsigned)cfg->scheduler > TWILL_SCHED_CENTRAL)
+    if ((unsigned)cfg->pin > TWILL_PIN_NONE || (unsigned)cfg->scheduler > TWILL_SCHED_CENTRAL ||
+        (unsigned)cfg->idle > TWILL_IDLE_SPIN)
         return EINVAL;
     return 0;
 }
@@ -89,6 +98,10 @@ static void free_pool(twill_pool *pool)
 {
     if (pool->ops != NULL)
         pool->ops->destroy(pool);
+    if (pool->prio_ready && twill__pool_usable(pool) == 0) { /* see sched_central.c's destroy */
+        twill__prioq_destroy(&pool->high);
+        twill__prioq_destroy(&pool->low);
+    }
     if (pool->workers != NULL) {
         for (unsigned i = 0; i < pool->nworkers; i++)
             twill__free_list_clear(&pool->workers[i].free);
@@ -149,25 +162,42 @@ static int start_workers(twill_pool *pool)
     return 0;
 }
 
+/* workers = 0: one per allowed core (topology.c), but no more than the
+   cgroup's CPU quota gives time for (quota.c), at least 1. */
+static unsigned default_workers(const twill__topo *topo)
+{
+    unsigned n = twill__topo_default_workers(topo), q = twill__quota_cpus();
+    return q != 0 && q < n ? q : n;
+}
+
 static int build_pool(twill_pool *pool, const twill_config *cfg)
 {
     pool->discard = cfg->discard;
     pool->discard_ctx = cfg->discard_ctx;
+    pool->idle = cfg->idle;
     snprintf(pool->name, 11, "%s", cfg->name != NULL ? cfg->name : "twill");
     pthread_mutex_init(&pool->shutdown_lock, NULL);
     pool->fork_gen = twill__fork_watch();
     int rc = twill__topo_create(&pool->topo, cfg->pin);
     if (rc != 0)
         return rc;
-    pool->nworkers = cfg->workers != 0 ? cfg->workers : twill__topo_default_workers(pool->topo);
+    pool->nworkers = cfg->workers != 0 ? cfg->workers : default_workers(pool->topo);
     if (pool->nworkers > TWILL_MAX_WORKERS) /* a default on a huge machine */
         pool->nworkers = TWILL_MAX_WORKERS;
     rc = init_workers(pool);
     if (rc != 0)
         return rc;
     size_t cap = cfg->queue_capacity != 0 ? cfg->queue_capacity : TWILL_DEFAULT_QUEUE_CAPACITY;
+    cap = twill__pow2_ceil(cap);
+    if (twill__prioq_init(&pool->high, cap) != 0)
+        return ENOMEM;
+    if (twill__prioq_init(&pool->low, cap) != 0) {
+        twill__prioq_destroy(&pool->high);
+        return ENOMEM;
+    }
+    pool->prio_ready = true;
     pool->ops = twill__sched_policy(cfg->scheduler);
-    return pool->ops->create(pool, twill__pow2_ceil(cap));
+    return pool->ops->create(pool, cap);
 }
 
 int twill_pool_create(twill_pool **out, const twill_config *cfg)
@@ -203,15 +233,21 @@ unsigned twill_pool_size(const twill_pool *pool)
 
 /* ------------------------------------------------------------ submit -- */
 
-int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_ns)
+int twill_submit_prio(twill_pool *pool, twill_prio prio, twill_fn fn, void *arg,
+                      int64_t timeout_ns)
 {
-    if (pool == NULL || fn == NULL)
+    if (pool == NULL || fn == NULL || prio < TWILL_PRIO_LOW || prio > TWILL_PRIO_HIGH)
         return EINVAL;
     int rc = twill__pool_usable(pool);
     if (rc != 0)
         return rc;
     twill__job job = {.fn = fn, .arg = arg, .ctl = NULL, .kind = TWILL__JOB_PLAIN};
-    return twill__submit_job(pool, &job, timeout_ns);
+    return twill__submit_job(pool, prio, &job, timeout_ns);
+}
+
+int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_ns)
+{
+    return twill_submit_prio(pool, TWILL_PRIO_NORMAL, fn, arg, timeout_ns);
 }
 
 int twill_submit(twill_pool *pool, twill_fn fn, void *arg)
@@ -232,7 +268,7 @@ int twill_run(twill_pool *pool, twill_fn fn, void *arg)
     atomic_init(&ctl.done, 1);
     ctl.result = 0;
     twill__job job = {.fn = fn, .arg = arg, .ctl = &ctl, .kind = TWILL__JOB_RUN};
-    rc = twill__submit_job(pool, &job, -1);
+    rc = twill__submit_job(pool, TWILL_PRIO_NORMAL, &job, -1);
     if (rc != 0)
         return rc;
     /* From a worker of another pool this blocks that worker (twill.h). */
@@ -263,6 +299,8 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded)
     atomic_store_explicit(&pool->state, how == TWILL_DRAIN ? TWILL__DRAINING : TWILL__CANCELLING,
                           memory_order_seq_cst);
     pool->ops->close(pool); /* blocked outside submitters: refused */
+    twill__prioq_close(&pool->high);
+    twill__prioq_close(&pool->low);
     close_and_join(pool, false, pool->nworkers);
     pool->joined = true;
     pthread_mutex_unlock(&pool->shutdown_lock);
@@ -320,7 +358,9 @@ int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out)
     if (rc != 0)
         return rc;
     memset(out, 0, sizeof *out);
-    out->queued = pool->ops->queued((twill_pool *)pool);
+    out->queued = pool->ops->queued((twill_pool *)pool) +
+                  twill__prioq_external(&((twill_pool *)pool)->high) +
+                  twill__prioq_external(&((twill_pool *)pool)->low);
     if (worker >= 0) {
         add_counters(out, &pool->workers[worker].stats);
         return 0;

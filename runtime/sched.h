@@ -42,6 +42,7 @@
 #include "completion.h"
 #include "deque.h"
 #include "park.h"
+#include "prioq.h"
 #include "task.h"
 #include "topology.h"
 #include "twill.h"
@@ -105,6 +106,12 @@ typedef struct twill__worker {
     unsigned id;
     unsigned waits;            /* nested helping waits on this stack (wait.c) */
     bool polling;              /* running an outside job taken by a poll (job.c) */
+    unsigned polls;            /* polls made (job.c: every TWILL__LOW_EVERY-th takes LOW) */
+    /* A HIGH task was queued since the owner last looked: set by HIGH
+       producers (twill__sched_high_announce), cleared by the owner; read
+       by the owner before a join's inline half, where it costs one compare
+       of a word next to the ones the join touches anyway. */
+    _Atomic bool high_hint;
     twill__free_list free;     /* spare task records */
     twill__counters stats;
     pthread_t thread;
@@ -119,6 +126,7 @@ struct twill_pool {
     void *sched;               /* the policy's own state */
     void (*discard)(twill_fn fn, void *arg, void *ctx);
     void *discard_ctx;
+    twill_idle idle;           /* what an idle worker does (twill__sched_spin) */
     char name[16];
     unsigned fork_gen;         /* twill__fork_gen when created (pool.c) */
     twill__topo *topo;
@@ -135,6 +143,13 @@ struct twill_pool {
     /* Discards on threads that are not workers (spawn into a cancelled group
        from outside); added to the stats of "all workers". */
     _Atomic uint64_t outside_discards;
+    /* The HIGH and LOW levels' queues, the same for every policy (NORMAL
+       work is the policy's own): HIGH is taken before anything else, at
+       every find and before a join's inline half, LOW only when a find
+       found nothing else (twill__sched_find) and by the poll's
+       anti-starvation rule (job.c).  prio_ready: both initialised. */
+    twill__prioq high, low;
+    bool prio_ready;
     /* Outside threads inside a submit call; destroy waits for 0. */
     alignas(TWILL_CACHE_LINE) _Atomic unsigned submitters;
     /* Serialises shutdown callers; protects `joined`. */
@@ -198,6 +213,10 @@ struct twill__sched_ops {
     bool (*demand)(twill__worker *w);
     /* Any thread: outside jobs waiting to start, at some recent moment. */
     size_t (*queued)(twill_pool *pool);
+    /* Any thread, after a record entered pool->high or pool->low: wake an
+       idle worker if one sleeps (no lost wake-up: the idle paths re-check
+       both queues after announcing themselves). */
+    void (*wake_one)(twill_pool *pool);
 };
 
 extern const twill__sched_ops twill__sched_steal;
@@ -262,9 +281,11 @@ static inline void twill__count_result(twill__worker *w, int rc)
    beyond it only their own tasks (a few hundred bytes of stack a level). */
 #define TWILL__HELP_DEPTH_MAX 256
 
-/* Rounds of looking for work before an idle worker sleeps: one round is a
-   pass over all queues (~50 ns a victim here), so 64 rounds stay well
-   under 100 us and an idle pool parks quickly. */
+/* Rounds of looking for work before an idle worker sleeps under
+   TWILL_IDLE_DEFAULT: one round is a pass over all queues (~50 ns a victim
+   here) after a pause (the first 16) or a sched_yield (the other 48, ~1 us
+   each when nobody else wants the core), so 64 rounds stay well under
+   100 us and an idle pool parks quickly. */
 #define TWILL__SPIN_ROUNDS 64
 
 /* Termination, the same rule for every policy: closed to outside work,
@@ -324,13 +345,38 @@ static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
     return w->pool->ops->unpush(w, t);
 }
 
-/* Worker w: one attempt to find work. */
+/* Worker w: one attempt to find work, by priority: a queued HIGH task
+   first, then the policy's own order (own queue, outside, peers), then
+   LOW.  Each level's queue costs one load when empty.  A deeply nested
+   restricted wait takes HIGH and LOW only as deep as outside jobs
+   (TWILL__HELP_DEPTH_MAX), which bounds its stack. */
 static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
                                      twill__found *f)
 {
-    if (twill_likely(twill__stealing(w)))
-        return twill__steal_find(w, want, f);
-    return w->pool->ops->find(w, want, f);
+    twill_pool *pool = w->pool;
+    bool shallow = want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX;
+    if (twill_unlikely(twill__prioq_nonempty(&pool->high)) && shallow &&
+        (f->rec = twill__prioq_pop(&pool->high)) != NULL)
+        return true;
+    bool got = twill_likely(twill__stealing(w)) ? twill__steal_find(w, want, f)
+                                                : pool->ops->find(w, want, f);
+    if (got)
+        return true;
+    return twill_unlikely(twill__prioq_nonempty(&pool->low)) && shallow &&
+           (f->rec = twill__prioq_pop(&pool->low)) != NULL;
+}
+
+/* Any thread, after queueing a HIGH record: tell every worker to look
+   before its next inline join half.  relaxed: a hint; the record itself
+   is found through its queue (every find reads the queue's length, and
+   the idle paths re-check it under their own ordering), so a hint that
+   arrives late costs latency on a join path, never the task.  One store
+   per worker, only when HIGH work arrives and only if not already set. */
+static inline void twill__sched_high_announce(twill_pool *pool)
+{
+    for (unsigned i = 0; i < pool->nworkers; i++)
+        if (!atomic_load_explicit(&pool->workers[i].high_hint, memory_order_relaxed))
+            atomic_store_explicit(&pool->workers[i].high_hint, true, memory_order_relaxed);
 }
 
 /* Worker w: is some worker out of work (so splitting a loop pays)? */
@@ -341,21 +387,44 @@ static inline bool twill__sched_demand(twill__worker *w)
     return w->pool->ops->demand(w);
 }
 
-/* Worker w, idle: look for work TWILL__SPIN_ROUNDS times, pausing then
-   yielding between rounds (a producer may share our core).  Every policy's
-   idle starts here. */
+/* Worker w, idle: look for work as the pool's idle policy says, and
+   return true with work in *f, or false when the worker should park.
+   Every scheduler's idle starts here, before each park and after each
+   wake-up, so the policy lives in this one function:
+     DEFAULT  TWILL__SPIN_ROUNDS rounds, pausing then yielding between them
+              (a producer may share our core);
+     PARK     one look and no pause: the worker parks at once (a woken
+              worker still looks once, or it would park again beside the
+              work it was woken for);
+     SPIN     DEFAULT's rounds without end, yielding between them (at once
+              back when nobody else wants the core), until shutdown begins:
+              termination is detected by parked workers (sched_may_stop),
+              so from `closing` on a spinner stops after DEFAULT's rounds
+              and parks, as under DEFAULT.
+   Wake-ups stay exact under every policy: a parking worker still
+   announces itself and re-checks (park.c, the central queue's lock), and
+   a spinner is counted in `spinning` (sched_steal.c) like a DEFAULT one. */
 static inline bool twill__sched_spin(twill__worker *w, twill__found *f)
 {
     static const twill__want loop = {TWILL__FIND_LOOP, -1, NULL};
-    for (int i = 0; i < TWILL__SPIN_ROUNDS; i++) {
+    twill_pool *pool = w->pool;
+    if (pool->idle == TWILL_IDLE_PARK)
+        return twill__sched_find(w, &loop, f);
+    for (unsigned i = 0;; i++) {
         if (i < TWILL__SPIN_ROUNDS / 4)
             twill_cpu_relax();
         else
             sched_yield();
         if (twill__sched_find(w, &loop, f))
             return true;
+        /* relaxed: closing only ends the spinning; the park that follows
+           re-reads it with its own ordering (sched_steal.c's park, the
+           central queue's lock). */
+        if (i + 1 >= TWILL__SPIN_ROUNDS &&
+            (pool->idle != TWILL_IDLE_SPIN ||
+             atomic_load_explicit(&pool->closing, memory_order_relaxed)))
+            return false;
     }
-    return false;
 }
 
 #endif /* TWILL_SCHED_H */

@@ -262,7 +262,11 @@ static bool idle(twill__worker *w, twill__found *f)
         pthread_mutex_lock(&c->lock);
         /* relaxed loads of closing/stopped: closing is written before
            wake_all takes this lock, stopped only under it. */
-        while (c->head == NULL && !atomic_load_explicit(&pool->stopped, memory_order_relaxed)) {
+        /* The priority queues' lengths are read under our lock: a push
+           there is followed by wake_one, which takes this lock. */
+        while (c->head == NULL && !twill__prioq_nonempty(&pool->high) &&
+               !twill__prioq_nonempty(&pool->low) &&
+               !atomic_load_explicit(&pool->stopped, memory_order_relaxed)) {
             if (twill__sched_may_stop(pool,
                                       atomic_load_explicit(&pool->closing, memory_order_relaxed),
                                       c->idle + 1)) {
@@ -295,6 +299,18 @@ static void wake_all(twill_pool *pool)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* A record entered a priority queue: wake a sleeper.  Under our lock, so
+   that a worker about to sleep either saw the record in its check (made
+   under this lock) or is already waiting when we signal. */
+static void wake_one(twill_pool *pool)
+{
+    central *c = cq(pool);
+    pthread_mutex_lock(&c->lock);
+    if (c->idle > 0)
+        pthread_cond_signal(&c->work);
+    pthread_mutex_unlock(&c->lock);
+}
+
 static size_t queued(twill_pool *pool)
 {
     central *c = cq(pool);
@@ -317,4 +333,5 @@ const twill__sched_ops twill__sched_central = {
     .wake_all = wake_all,
     .demand = demand,
     .queued = queued,
+    .wake_one = wake_one,
 };

@@ -299,7 +299,8 @@ bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *
 /* Is there anything a worker could take right now? (the parking re-check) */
 static bool work_visible(twill_pool *pool)
 {
-    if (twill__injector_nonempty(&sp(pool)->inj))
+    if (twill__injector_nonempty(&sp(pool)->inj) || twill__prioq_nonempty(&pool->high) ||
+        twill__prioq_nonempty(&pool->low))
         return true;
     for (unsigned i = 0; i < pool->nworkers; i++)
         if (twill__deque_size_estimate(&pool->workers[i].s.dq) > 0)
@@ -389,6 +390,14 @@ static size_t queued(twill_pool *pool)
     return twill__injector_length(&sp(pool)->inj);
 }
 
+/* A record entered a priority queue: the event protocol (park.c) orders
+   its length store before our check for sleepers, and the sleeper's
+   re-check (work_visible) reads that length. */
+static void wake_one(twill_pool *pool)
+{
+    twill__event_notify(&sp(pool)->work_ev);
+}
+
 const twill__sched_ops twill__sched_steal = {
     .create = create,
     .destroy = destroy,
@@ -402,4 +411,5 @@ const twill__sched_ops twill__sched_steal = {
     .wake_all = wake_all,
     .demand = twill__steal_demand,
     .queued = queued,
+    .wake_one = wake_one,
 };

@@ -4,7 +4,9 @@
  * of 0-60 us between rounds, so the submit lands while workers are busy,
  * spinning, announcing sleep, re-checking, or asleep.  A lost wake-up
  * leaves the task queued forever: the wait has a 10 s bound per round and
- * the whole run a watchdog.  Both schedulers.
+ * the whole run a watchdog.  Both schedulers, each with the default idle
+ * policy and with TWILL_IDLE_PARK (no spin rounds: every idle moment is a
+ * park, so the announce/re-check races come several times as often).
  * Usage: stress_park [rounds]
  */
 #include <stdatomic.h>
@@ -24,12 +26,13 @@ static int mark(void *arg)
     return 0;
 }
 
-static int run_rounds(twill_sched sched, long rounds)
+static int run_rounds(twill_sched sched, twill_idle idle, long rounds)
 {
     twill_config cfg;
     twill_config_init(&cfg);
     cfg.workers = 2;
     cfg.scheduler = sched;
+    cfg.idle = idle;
     twill_pool *p;
     if (twill_pool_create(&p, &cfg) != 0)
         return 1;
@@ -49,8 +52,10 @@ static int run_rounds(twill_sched sched, long rounds)
     }
     twill_stats st;
     twill_pool_stats(p, -1, &st);
-    printf("park stress (%s): %ld submit-then-wait rounds, %lu parks, %lu wakes, none lost\n",
-           sched == TWILL_SCHED_CENTRAL ? "central" : "stealing", rounds,
+    printf("park stress (%s, idle %s): %ld submit-then-wait rounds, %lu parks, %lu wakes, "
+           "none lost\n",
+           sched == TWILL_SCHED_CENTRAL ? "central" : "stealing",
+           idle == TWILL_IDLE_PARK ? "park" : "default", rounds,
            (unsigned long)st.parks, (unsigned long)st.wakes);
     int parked = st.parks > 0;
     twill_pool_destroy(p);
@@ -65,8 +70,10 @@ int main(int argc, char **argv)
 {
     long rounds = argc > 1 ? atol(argv[1]) : 100000;
     stress_watchdog(280);
-    int bad = run_rounds(TWILL_SCHED_STEALING, rounds);
-    bad |= run_rounds(TWILL_SCHED_CENTRAL, rounds / 4);
+    int bad = run_rounds(TWILL_SCHED_STEALING, TWILL_IDLE_DEFAULT, rounds);
+    bad |= run_rounds(TWILL_SCHED_STEALING, TWILL_IDLE_PARK, rounds / 4);
+    bad |= run_rounds(TWILL_SCHED_CENTRAL, TWILL_IDLE_DEFAULT, rounds / 4);
+    bad |= run_rounds(TWILL_SCHED_CENTRAL, TWILL_IDLE_PARK, rounds / 8);
     printf("park stress: %s\n", bad ? "FAILED" : "OK");
     return bad;
 }

@@ -14,6 +14,10 @@
  *   - after DRAIN nothing was discarded; *discarded equals the hook calls;
  *   - submits refused after shutdown return ESHUTDOWN (or EAGAIN/ETIMEDOUT
  *     for the bounded variants, both before shutdown only).
+ * Submissions cycle through the priority levels (HIGH, NORMAL, LOW: each
+ * level's queue must keep taken-or-not too).
+ * The rounds cycle through the idle policies (default, park, spin: a spinning
+ * worker must still take part in termination), each with DRAIN and CANCEL.
  * Then rounds of destroy while outside submitters are blocked on a full
  * queue (see destroy_round).  Both schedulers.  Usage: stress_shutdown [rounds]
  */
@@ -77,10 +81,12 @@ static void *submit_loop(void *arg)
     for (int i = 0; i < PER_THREAD; i++) {
         task *t = &r->tasks[s->index * PER_THREAD + i];
         int rc;
+        /* every level, through each kind of call */
+        twill_prio prio = (twill_prio)((i / 3 + s->index) % 3 - 1);
         switch ((i + s->index) % 3) {
-        case 0: rc = twill_submit(r->pool, run_task, t); break;
-        case 1: rc = twill_submit_for(r->pool, run_task, t, 20000); break;
-        default: rc = twill_group_spawn(&r->group, run_task, t); break;
+        case 0: rc = twill_submit_prio(r->pool, prio, run_task, t, -1); break;
+        case 1: rc = twill_submit_prio(r->pool, prio, run_task, t, 20000); break;
+        default: rc = twill_group_spawn_prio(&r->group, prio, run_task, t); break;
         }
         t->rc = rc;
         if (rc == ESHUTDOWN)
@@ -117,7 +123,7 @@ static long check(const task *t, bool drained)
     return bad;
 }
 
-static long one_round(twill_sched sched, twill_stop how, uint64_t *seed)
+static long one_round(twill_sched sched, twill_stop how, twill_idle idle, uint64_t *seed)
 {
     size_t parents = SUBMITTERS * PER_THREAD;
     round_t r;
@@ -134,6 +140,7 @@ static long one_round(twill_sched sched, twill_stop how, uint64_t *seed)
     twill_config_init(&cfg);
     cfg.workers = 2;
     cfg.scheduler = sched;
+    cfg.idle = idle;
     cfg.queue_capacity = 8;
     cfg.discard = on_discard;
     cfg.discard_ctx = &r;
@@ -277,7 +284,8 @@ int main(int argc, char **argv)
     twill_sched scheds[] = {TWILL_SCHED_STEALING, TWILL_SCHED_CENTRAL};
     for (int s = 0; s < 2; s++) {
         for (int i = 0; i < rounds; i++)
-            bad += one_round(scheds[s], i % 2 ? TWILL_CANCEL : TWILL_DRAIN, &seed);
+            bad += one_round(scheds[s], i % 2 ? TWILL_CANCEL : TWILL_DRAIN,
+                             (twill_idle)(i / 2 % 3), &seed);
         printf("shutdown stress (%s): %d rounds of %d submitters x %d tasks (+%d children "
                "each) against DRAIN/CANCEL: %ld ran, %ld discarded, %ld refused, %ld violations\n",
                s ? "central" : "stealing", rounds, SUBMITTERS, PER_THREAD, CHILDREN, n_ran,

@@ -59,16 +59,10 @@ static inline void twill__job_tick(twill__worker *w)
 int twill__submit_job(twill_pool *pool, twill_prio prio, const twill__job *job,
                       int64_t timeout_ns);
 
+/* Worker w, at a join (twill__sched_unpush said TWILL__HIGH_FIRST): clear
+   the hint and start a queued HIGH task, unless w is polling or nested too
+   deeply (then the next find takes it). */
 void twill__job_run_high(twill__worker *w);
-
-/* Worker w is about to start a task outside find (a join's inline half):
-   a queued HIGH task goes first.  One compare of w's own hint (relaxed:
-   see twill__sched_high_announce) when none was announced. */
-static inline void twill__job_high(twill__worker *w)
-{
-    if (twill_unlikely(atomic_load_explicit(&w->high_hint, memory_order_relaxed)))
-        twill__job_run_high(w);
-}
 
 /* Worker w ran the b half of a join inline, with code rc: count it (the
    join's one counter update, sched.h) and tick, on the counter's value

@@ -46,7 +46,6 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
     twill__sched_join_push(w, &t);
     int ra = a(a_arg);
     int rb;
-    twill__job_high(w); /* a queued HIGH task starts before b */
     for (;;) {
         /* Take records back until ours shows up (inline) or it is gone
            (taken).  Records above ours are tasks a pushed without waiting;
@@ -61,7 +60,10 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
             rb = wait_taken(w, &t);
             break;
         }
-        twill__run_record(w, x);
+        if (x == TWILL__HIGH_FIRST) /* a queued HIGH task starts before b */
+            twill__job_run_high(w);
+        else
+            twill__run_record(w, x);
     }
     return ra != 0 ? ra : rb;
 }

@@ -84,8 +84,12 @@ typedef struct twill__steal_worker {
     /* Written by thieves that found dq empty (set if clear), cleared by the
        owner when it publishes; read by the owner on every push. */
     alignas(TWILL_CACHE_LINE) _Atomic bool split_req;
-    /* Written by the owner only. */
+    /* Written by the owner only, except join_fast. */
     alignas(TWILL_CACHE_LINE) uint32_t priv_lo, priv_hi; /* private tasks: priv[lo..hi) */
+    /* A join may take b back at once: set by the owner, cleared by HIGH
+       producers (twill__sched_high_announce), so the join's one policy test
+       also covers "a HIGH task waits" (twill__sched_unpush). */
+    _Atomic bool join_fast;
     twill__event *work_ev;     /* the pool's work event; NULL: another policy */
     uint64_t rng;              /* victim order: a fresh start each steal pass */
     uint16_t *victims;         /* nearest first; nworkers - 1 entries */
@@ -109,8 +113,7 @@ typedef struct twill__worker {
     unsigned polls;            /* polls made (job.c: every TWILL__LOW_EVERY-th takes LOW) */
     /* A HIGH task was queued since the owner last looked: set by HIGH
        producers (twill__sched_high_announce), cleared by the owner; read
-       by the owner before a join's inline half, where it costs one compare
-       of a word next to the ones the join touches anyway. */
+       on a join's slow path (twill__sched_unpush). */
     _Atomic bool high_hint;
     twill__free_list free;     /* spare task records */
     twill__counters stats;
@@ -335,13 +338,27 @@ static inline void twill__sched_join_push(twill__worker *w, twill__task *t)
     w->pool->ops->push(w, t);
 }
 
+/* twill__sched_unpush's answer when a HIGH task must start first. */
+#define TWILL__HIGH_FIRST ((twill__task *)1)
+
 /* Owner only, after a: t itself if nobody started it (run it inline),
-   NULL if it was taken (wait for it), or another record pushed above it
-   by a, to run first (stealing only). */
+   NULL if it was taken (wait for it), another record pushed above it by a
+   (stealing only), or TWILL__HIGH_FIRST: run the queued HIGH task first
+   (job.c), then ask again.  One test on the fast path: join_fast is true
+   only on the stealing policy with no HIGH hint pending. */
 static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
 {
-    if (twill_likely(twill__stealing(w)))
+    /* relaxed: a hint, see twill__sched_high_announce. */
+    if (twill_likely(atomic_load_explicit(&w->s.join_fast, memory_order_relaxed)))
         return twill__steal_pop(w);
+    /* relaxed: likewise.  The owner re-enables the fast path once no hint
+       is pending; a hint landing just then is seen by the next find. */
+    if (atomic_load_explicit(&w->high_hint, memory_order_relaxed))
+        return TWILL__HIGH_FIRST;
+    if (twill__stealing(w)) {
+        atomic_store_explicit(&w->s.join_fast, true, memory_order_relaxed);
+        return twill__steal_pop(w);
+    }
     return w->pool->ops->unpush(w, t);
 }
 
@@ -367,7 +384,7 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
 }
 
 /* Any thread, after queueing a HIGH record: tell every worker to look
-   before its next inline join half.  relaxed: a hint; the record itself
+   before its next inline join half (off the join's fast path).  relaxed: a hint; the record itself
    is found through its queue (every find reads the queue's length, and
    the idle paths re-check it under their own ordering), so a hint that
    arrives late costs latency on a join path, never the task.  One store
@@ -375,8 +392,10 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
 static inline void twill__sched_high_announce(twill_pool *pool)
 {
     for (unsigned i = 0; i < pool->nworkers; i++)
-        if (!atomic_load_explicit(&pool->workers[i].high_hint, memory_order_relaxed))
+        if (!atomic_load_explicit(&pool->workers[i].high_hint, memory_order_relaxed)) {
             atomic_store_explicit(&pool->workers[i].high_hint, true, memory_order_relaxed);
+            atomic_store_explicit(&pool->workers[i].s.join_fast, false, memory_order_relaxed);
+        }
 }
 
 /* Worker w: is some worker out of work (so splitting a loop pays)? */

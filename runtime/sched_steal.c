@@ -80,6 +80,7 @@ static int create(twill_pool *pool, size_t capacity)
     for (unsigned i = 0; i < n; i++) {
         twill__steal_worker *s = &pool->workers[i].s;
         s->work_ev = &p->work_ev;
+        atomic_init(&s->join_fast, true);
         s->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
         /* victims, then the level ends (at most one level per victim) */
         s->victims = malloc(2 * (n > 1 ? n - 1 : 1) * sizeof *s->victims);

@@ -15,7 +15,9 @@
  *   GET /sleep?ms=M blocking work on a second pool (the I/O pool, more
  *                   workers, unpinned), which answers when done; M <= 10000;
  *   GET /stats      both pools' twill_stats and the server's counters, JSON;
- *   GET /health     "ok".
+ *   GET /health     "ok", submitted at TWILL_PRIO_HIGH: it has its own queue
+ *                   and overtakes a backlog of requests, so it answers under
+ *                   full load.
  * A request that does not parse gets 400, an oversized one (URL over 2 KiB,
  * headers over 8 KiB, a body over 64 KiB) 413; both then close the
  * connection.  Other paths are 404, other methods 405.
@@ -390,7 +392,10 @@ static int request_task(void *arg)
 /* Hand c's complete request to the CPU pool, or answer 503 at once. */
 static void dispatch(conn *c)
 {
-    int rc = twill_submit_for(cpu_pool, request_task, c, 0);
+    /* /health at HIGH: its own queue (a full NORMAL queue never refuses
+       it) and it starts before every queued request. */
+    int rc = twill_submit_prio(cpu_pool, path_is(c, "/health") ? TWILL_PRIO_HIGH : TWILL_PRIO_NORMAL,
+                               request_task, c, 0);
     if (rc == 0) {
         atomic_fetch_add(&dispatched, 1);
         return;

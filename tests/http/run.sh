@@ -2,7 +2,8 @@
 # tests/http/run.sh SERVER [stealing|central] — examples/http_server against
 # real clients on 127.0.0.1: curl for every endpoint and every error, wrk at
 # three concurrency levels (zero socket errors, every response 200 or 503,
-# the rates and latencies printed), and a SIGTERM during load (the server
+# the rates and latencies printed), /health (HIGH) answered 200 while the
+# queue is full, and a SIGTERM during load (the server
 # must exit 0: every request it dispatched was answered).  Exits 1 on the
 # first failure.
 set -u
@@ -70,6 +71,13 @@ for c in 4 64 256; do
     [ "$(v requests)" -gt 0 ] || fail "no requests at c=$c"
 done
 expect 200 "ok" "$base/health" # still answering after the load
+
+# /health is HIGH: answered 200 while the NORMAL queue is full (503s).
+wrk -t2 -c256 -d2s "$base/fib?n=25" >/dev/null 2>&1 &
+load=$!
+sleep 0.5 # let the load fill the queue first (a delay, not synchronisation)
+for _ in 1 2 3; do expect 200 "ok" "$base/health"; done
+wait "$load"
 
 # SIGTERM under load: every dispatched request is answered, exit 0.
 wrk -t2 -c32 -d3s -s "$dir/status.lua" "$base/sleep?ms=5" >/dev/null 2>&1 &

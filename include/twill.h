@@ -73,6 +73,17 @@ typedef struct twill_config {
     void      (*discard)(twill_fn fn, void *arg, void *ctx); /* called once for every task dropped unrun */
     void       *discard_ctx;
     const char *name;           /* thread-name prefix (NULL: "twill"); at most 10 characters are used */
+    /* Worker hooks (NULL: none).  Each runs exactly once per worker thread,
+       on that thread, with its id (0..size-1, as twill_worker_id() returns
+       there) and hook_ctx: on_worker_start before the worker runs its first
+       task, on_worker_stop after its last one, while the pool shuts down
+       (also when create fails after starting some workers).  Per-worker
+       set-up and tear-down: scratch memory, RNG state, FP mode, profiler
+       registration.  A hook must not submit to, shut down or destroy its
+       own pool; a slow start hook delays only its own worker. */
+    void      (*on_worker_start)(unsigned worker, void *ctx);
+    void      (*on_worker_stop)(unsigned worker, void *ctx);
+    void       *hook_ctx;
 } twill_config;
 
 /* ---------------------------------------------------------------- pools -- */

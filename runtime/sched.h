@@ -119,6 +119,9 @@ struct twill_pool {
     void *sched;               /* the policy's own state */
     void (*discard)(twill_fn fn, void *arg, void *ctx);
     void *discard_ctx;
+    void (*on_worker_start)(unsigned worker, void *ctx); /* twill_config's hooks */
+    void (*on_worker_stop)(unsigned worker, void *ctx);
+    void *hook_ctx;
     char name[16];
     unsigned fork_gen;         /* twill__fork_gen when created (pool.c) */
     twill__topo *topo;

@@ -162,6 +162,19 @@ int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_n
  */
 int twill_run(twill_pool *pool, twill_fn fn, void *arg);
 
+/* Run fn(arg) exactly once on every worker of pool (inside it,
+   twill_worker_id() tells which), wait for all, and return the first
+   nonzero code, else 0.  Each worker runs its share before it takes other
+   work: at once when idle, else when its current task returns or at its
+   next poll (every 64 tasks or joins it runs, even deep in a join tree).  From a
+   worker of the same pool the caller runs its own share and helps while it
+   waits; elsewhere it sleeps.  Broadcasts on one pool run one at a time
+   (a pool mutex, also taken by shutdown: no shutdown starts while one
+   runs).  Returns EINVAL (NULL pool or fn), ESHUTDOWN (shutdown started),
+   EOWNERDEAD (pool inherited through fork), EDEADLK (called from inside a
+   share, or from a task its worker ran while waiting for a broadcast). */
+int twill_broadcast(twill_pool *pool, twill_fn fn, void *arg);
+
 /* ----------------------------------------------------------- fork-join -- */
 
 /*

@@ -105,9 +105,15 @@ typedef struct twill__worker {
     unsigned id;
     unsigned waits;            /* nested helping waits on this stack (wait.c) */
     bool polling;              /* running an outside job taken by a poll (job.c) */
+    unsigned broadcasts;       /* inside twill_broadcast or a share of one (broadcast.c) */
     twill__free_list free;     /* spare task records */
     twill__counters stats;
     pthread_t thread;
+    /* The broadcast mailbox: the job of this worker's share of the one
+       twill_broadcast in flight (they are serialised), or NULL.  Written
+       by the broadcaster (store, NULL to job) and by the owner (exchange,
+       job to NULL, twill__mailbox_take); on its own line. */
+    alignas(TWILL_CACHE_LINE) _Atomic(const twill__job *) mailbox;
 } twill__worker;
 
 typedef struct twill__sched_ops twill__sched_ops;
@@ -140,7 +146,9 @@ struct twill_pool {
     _Atomic uint64_t outside_discards;
     /* Outside threads inside a submit call; destroy waits for 0. */
     alignas(TWILL_CACHE_LINE) _Atomic unsigned submitters;
-    /* Serialises shutdown callers; protects `joined`. */
+    /* Serialises shutdown callers and broadcasts (broadcast.c holds it
+       while its shares run, so no shutdown starts meanwhile); protects
+       `joined`. */
     pthread_mutex_t shutdown_lock;
     bool joined;
     unsigned started;          /* workers whose thread was created */
@@ -194,7 +202,9 @@ struct twill__sched_ops {
     /* Shutdown, after state moved: refuse outside submits from now on and
        wake the submitters blocked on a full queue. */
     void (*close)(twill_pool *pool);
-    /* Shutdown or failed create, after closing/stopped: wake every worker. */
+    /* Any thread: wake every worker, so each re-checks its queues and its
+       mailbox: shutdown or failed create (after closing/stopped), and
+       twill_broadcast (after filling the mailboxes). */
     void (*wake_all)(twill_pool *pool);
     /* Worker w, other policies: is some worker out of work (so splitting
        a loop pays)? */
@@ -327,10 +337,37 @@ static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
     return w->pool->ops->unpush(w, t);
 }
 
-/* Worker w: one attempt to find work. */
+/* Owner only: is a broadcast share waiting for w?  relaxed: a hint; the
+   take's exchange is what synchronises. */
+static inline bool twill__mailbox_full(twill__worker *w)
+{
+    return atomic_load_explicit(&w->mailbox, memory_order_relaxed) != NULL;
+}
+
+/* Owner only: take the broadcast share waiting for w into f (a job by
+   value), or false.  acquire: pairs with the broadcaster's release store
+   of the mailbox, so the job and its control block are visible. */
+static inline bool twill__mailbox_take(twill__worker *w, twill__found *f)
+{
+    if (twill_likely(!twill__mailbox_full(w)))
+        return false;
+    const twill__job *job = atomic_exchange_explicit(&w->mailbox, NULL, memory_order_acquire);
+    if (job == NULL)
+        return false;
+    f->rec = NULL;
+    f->job = *job;
+    return true;
+}
+
+/* Worker w: one attempt to find work, a broadcast share first (so a
+   broadcast reaches a worker before it takes other work, in every policy
+   and every loop that looks for work: the worker loop, helping waits,
+   idle spinning). */
 static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
                                      twill__found *f)
 {
+    if (twill__mailbox_take(w, f))
+        return true;
     if (twill_likely(twill__stealing(w)))
         return twill__steal_find(w, want, f);
     return w->pool->ops->find(w, want, f);

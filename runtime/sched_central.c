@@ -262,7 +262,11 @@ static bool idle(twill__worker *w, twill__found *f)
         pthread_mutex_lock(&c->lock);
         /* relaxed loads of closing/stopped: closing is written before
            wake_all takes this lock, stopped only under it. */
-        while (c->head == NULL && !atomic_load_explicit(&pool->stopped, memory_order_relaxed)) {
+        /* The mailbox under the lock too: a broadcaster fills it before
+           wake_all takes this lock, so it is seen here or the broadcast
+           wakes us. */
+        while (c->head == NULL && !twill__mailbox_full(w) &&
+               !atomic_load_explicit(&pool->stopped, memory_order_relaxed)) {
             if (twill__sched_may_stop(pool,
                                       atomic_load_explicit(&pool->closing, memory_order_relaxed),
                                       c->idle + 1)) {
@@ -275,7 +279,8 @@ static bool idle(twill__worker *w, twill__found *f)
             TWILL__COUNT(w, wakes, 1);
             c->idle--;
         }
-        bool stop = atomic_load_explicit(&pool->stopped, memory_order_relaxed);
+        bool stop = atomic_load_explicit(&pool->stopped, memory_order_relaxed) &&
+                    !twill__mailbox_full(w);
         pthread_mutex_unlock(&c->lock);
         if (stop)
             return true;

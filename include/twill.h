@@ -168,11 +168,13 @@ int twill_run(twill_pool *pool, twill_fn fn, void *arg);
    work: at once when idle, else when its current task returns or at its
    next poll (every 64 tasks or joins it runs, even deep in a join tree).  From a
    worker of the same pool the caller runs its own share and helps while it
-   waits; elsewhere it sleeps.  Broadcasts on one pool run one at a time
-   (a pool mutex, also taken by shutdown: no shutdown starts while one
-   runs).  Returns EINVAL (NULL pool or fn), ESHUTDOWN (shutdown started),
-   EOWNERDEAD (pool inherited through fork), EDEADLK (called from inside a
-   share, or from a task its worker ran while waiting for a broadcast). */
+   waits; elsewhere it sleeps.  Concurrent broadcasts on one pool (from any
+   threads, from tasks, from inside a share) each run once per worker: they
+   are posted one at a time under a pool mutex, a later one waiting until
+   every worker has started its share of the earlier one.  A broadcast that
+   returned 0 ran in full even if shutdown started meanwhile.  Returns
+   EINVAL (NULL pool or fn), ESHUTDOWN (shutdown started), EOWNERDEAD (pool
+   inherited through fork). */
 int twill_broadcast(twill_pool *pool, twill_fn fn, void *arg);
 
 /* ----------------------------------------------------------- fork-join -- */

@@ -110,15 +110,13 @@ static void run_group_job(twill__worker *w, const twill__job *job)
     twill__finish(&g->pending);
 }
 
-/* One worker's share of a broadcast: never discarded (the broadcaster
-   holds off shutdown), not a task (not counted, no tick).  After the
+/* One worker's share of a broadcast: never discarded (posted before any
+   shutdown began, broadcast.c), not a task (not counted, no tick).  After the
    finish the control block (on the broadcaster's stack) may be gone. */
-static void run_bcast_job(twill__worker *w, const twill__job *job)
+static void run_bcast_job(const twill__job *job)
 {
     twill__bcast_ctl *b = job->ctl;
-    w->broadcasts++; /* a broadcast from inside a share is EDEADLK */
     int rc = job->fn(job->arg);
-    w->broadcasts--;
     if (rc != 0)
         twill__first_error(&b->first_error, rc); /* published by the finish's release */
     twill__finish(&b->done);
@@ -127,7 +125,7 @@ static void run_bcast_job(twill__worker *w, const twill__job *job)
 void twill__run_job(twill__worker *w, const twill__job *job)
 {
     if (twill_unlikely(job->kind == TWILL__JOB_BCAST)) {
-        run_bcast_job(w, job);
+        run_bcast_job(job);
         return;
     }
     /* relaxed: a task that starts just before a cancelling shutdown becomes

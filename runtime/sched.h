@@ -105,7 +105,6 @@ typedef struct twill__worker {
     unsigned id;
     unsigned waits;            /* nested helping waits on this stack (wait.c) */
     bool polling;              /* running an outside job taken by a poll (job.c) */
-    unsigned broadcasts;       /* inside twill_broadcast or a share of one (broadcast.c) */
     twill__free_list free;     /* spare task records */
     twill__counters stats;
     pthread_t thread;
@@ -146,9 +145,8 @@ struct twill_pool {
     _Atomic uint64_t outside_discards;
     /* Outside threads inside a submit call; destroy waits for 0. */
     alignas(TWILL_CACHE_LINE) _Atomic unsigned submitters;
-    /* Serialises shutdown callers and broadcasts (broadcast.c holds it
-       while its shares run, so no shutdown starts meanwhile); protects
-       `joined`. */
+    /* Serialises shutdown callers, and broadcasts' posts with each other
+       and with shutdown (broadcast.c); protects `joined`. */
     pthread_mutex_t shutdown_lock;
     bool joined;
     unsigned started;          /* workers whose thread was created */

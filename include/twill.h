@@ -94,6 +94,17 @@ typedef struct twill_config {
     void       *discard_ctx;
     const char *name;           /* thread-name prefix (NULL: "twill"); at most 10 characters are used */
     twill_idle  idle;           /* TWILL_IDLE_DEFAULT unless $TWILL_IDLE=default|park|spin */
+    /* Worker hooks (NULL: none).  Each runs exactly once per worker thread,
+       on that thread, with its id (0..size-1, as twill_worker_id() returns
+       there) and hook_ctx: on_worker_start before the worker runs its first
+       task, on_worker_stop after its last one, while the pool shuts down
+       (also when create fails after starting some workers).  Per-worker
+       set-up and tear-down: scratch memory, RNG state, FP mode, profiler
+       registration.  A hook must not submit to, shut down or destroy its
+       own pool; a slow start hook delays only its own worker. */
+    void      (*on_worker_start)(unsigned worker, void *ctx);
+    void      (*on_worker_stop)(unsigned worker, void *ctx);
+    void       *hook_ctx;
 } twill_config;
 
 /* ---------------------------------------------------------------- pools -- */
@@ -192,6 +203,21 @@ int twill_submit_prio(twill_pool *pool, twill_prio prio, twill_fn fn, void *arg,
  * shutdown.  Any thread.
  */
 int twill_run(twill_pool *pool, twill_fn fn, void *arg);
+
+/* Run fn(arg) exactly once on every worker of pool (inside it,
+   twill_worker_id() tells which), wait for all, and return the first
+   nonzero code, else 0.  Each worker runs its share before it takes other
+   work: at once when idle, else when its current task returns or at its
+   next poll (every 64 tasks or joins it runs, even deep in a join tree).  From a
+   worker of the same pool the caller runs its own share and helps while it
+   waits; elsewhere it sleeps.  Concurrent broadcasts on one pool (from any
+   threads, from tasks, from inside a share) each run once per worker: they
+   are posted one at a time under a pool mutex, a later one waiting until
+   every worker has started its share of the earlier one.  A broadcast that
+   returned 0 ran in full even if shutdown started meanwhile.  Returns
+   EINVAL (NULL pool or fn), ESHUTDOWN (shutdown started), EOWNERDEAD (pool
+   inherited through fork). */
+int twill_broadcast(twill_pool *pool, twill_fn fn, void *arg);
 
 /* ----------------------------------------------------------- fork-join -- */
 

@@ -5,7 +5,10 @@
  *          the group's first error and cancels it; finish one of `pending`;
  *   RUN    hand the code to twill_run's waiter and finish its word;
  *   JOIN   the b half of a join: always runs (even when cancelling: it is
- *          part of a running task), result to the joiner, finish its word.
+ *          part of a running task), result to the joiner, finish its word;
+ *   BCAST  a worker's share of twill_broadcast, from its mailbox: always
+ *          runs, first error to the broadcaster, finish its word; also
+ *          taken by the poll, so a worker deep in a join tree runs it.
  * A discarded job calls the pool's discard hook, is counted, and finishes
  * its waiter's word (a skipped group task, ECANCELED for twill_run).
  *
@@ -25,6 +28,13 @@ TWILL_COLD void twill__job_poll(twill__worker *w)
 {
     twill__job job;
     const twill__sched_ops *ops = w->pool->ops;
+    twill__found f;
+    if (!w->polling && twill__mailbox_take(w, &f)) {
+        /* a broadcast share waits: a worker deep in a join tree runs it here */
+        w->polling = true;
+        twill__run_job(w, &f.job);
+        w->polling = false;
+    }
     if (w->polling || w->waits > TWILL__HELP_DEPTH)
         return;
     if (twill_unlikely(++w->polls % TWILL__LOW_EVERY == 0)) {
@@ -162,8 +172,24 @@ static void run_group_job(twill__worker *w, const twill__job *job)
     twill__finish(&g->pending);
 }
 
+/* One worker's share of a broadcast: never discarded (posted before any
+   shutdown began, broadcast.c), not a task (not counted, no tick).  After the
+   finish the control block (on the broadcaster's stack) may be gone. */
+static void run_bcast_job(const twill__job *job)
+{
+    twill__bcast_ctl *b = job->ctl;
+    int rc = job->fn(job->arg);
+    if (rc != 0)
+        twill__first_error(&b->first_error, rc); /* published by the finish's release */
+    twill__finish(&b->done);
+}
+
 void twill__run_job(twill__worker *w, const twill__job *job)
 {
+    if (twill_unlikely(job->kind == TWILL__JOB_BCAST)) {
+        run_bcast_job(job);
+        return;
+    }
     /* relaxed: a task that starts just before a cancelling shutdown becomes
        visible runs, which is allowed (it was running "at" shutdown). */
     if (twill_unlikely(atomic_load_explicit(&w->pool->state, memory_order_relaxed) ==

@@ -31,6 +31,13 @@ static inline void twill__group_cancel(twill__group_ctl *g)
     atomic_store_explicit(&g->cancelled, true, memory_order_release);
 }
 
+/* One twill_broadcast (broadcast.c), on the broadcaster's stack: `done`
+   is a completion word counting the shares still to run. */
+typedef struct twill__bcast_ctl {
+    _Atomic uint32_t done;
+    _Atomic int first_error;        /* first nonzero share code; CAS from 0 */
+} twill__bcast_ctl;
+
 /* Take an outside job every this many tasks run, wherever they run, so an
    outside task waits behind at most this many local ones (counted apart
    for inline join halves and other tasks).  A power of two: the check is

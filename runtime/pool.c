@@ -175,6 +175,9 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
     pool->discard = cfg->discard;
     pool->discard_ctx = cfg->discard_ctx;
     pool->idle = cfg->idle;
+    pool->on_worker_start = cfg->on_worker_start;
+    pool->on_worker_stop = cfg->on_worker_stop;
+    pool->hook_ctx = cfg->hook_ctx;
     snprintf(pool->name, 11, "%s", cfg->name != NULL ? cfg->name : "twill");
     pthread_mutex_init(&pool->shutdown_lock, NULL);
     pool->fork_gen = twill__fork_watch();

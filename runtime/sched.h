@@ -118,6 +118,11 @@ typedef struct twill__worker {
     twill__free_list free;     /* spare task records */
     twill__counters stats;
     pthread_t thread;
+    /* The broadcast mailbox: the job of this worker's share of the one
+       twill_broadcast in flight (they are serialised), or NULL.  Written
+       by the broadcaster (store, NULL to job) and by the owner (exchange,
+       job to NULL, twill__mailbox_take); on its own line. */
+    alignas(TWILL_CACHE_LINE) _Atomic(const twill__job *) mailbox;
 } twill__worker;
 
 typedef struct twill__sched_ops twill__sched_ops;
@@ -130,6 +135,9 @@ struct twill_pool {
     void (*discard)(twill_fn fn, void *arg, void *ctx);
     void *discard_ctx;
     twill_idle idle;           /* what an idle worker does (twill__sched_spin) */
+    void (*on_worker_start)(unsigned worker, void *ctx); /* twill_config's hooks */
+    void (*on_worker_stop)(unsigned worker, void *ctx);
+    void *hook_ctx;
     char name[16];
     unsigned fork_gen;         /* twill__fork_gen when created (pool.c) */
     twill__topo *topo;
@@ -155,7 +163,8 @@ struct twill_pool {
     bool prio_ready;
     /* Outside threads inside a submit call; destroy waits for 0. */
     alignas(TWILL_CACHE_LINE) _Atomic unsigned submitters;
-    /* Serialises shutdown callers; protects `joined`. */
+    /* Serialises shutdown callers, and broadcasts' posts with each other
+       and with shutdown (broadcast.c); protects `joined`. */
     pthread_mutex_t shutdown_lock;
     bool joined;
     unsigned started;          /* workers whose thread was created */
@@ -209,7 +218,9 @@ struct twill__sched_ops {
     /* Shutdown, after state moved: refuse outside submits from now on and
        wake the submitters blocked on a full queue. */
     void (*close)(twill_pool *pool);
-    /* Shutdown or failed create, after closing/stopped: wake every worker. */
+    /* Any thread: wake every worker, so each re-checks its queues and its
+       mailbox: shutdown or failed create (after closing/stopped), and
+       twill_broadcast (after filling the mailboxes). */
     void (*wake_all)(twill_pool *pool);
     /* Worker w, other policies: is some worker out of work (so splitting
        a loop pays)? */
@@ -362,6 +373,28 @@ static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
     return w->pool->ops->unpush(w, t);
 }
 
+/* Owner only: is a broadcast share waiting for w?  relaxed: a hint; the
+   take's exchange is what synchronises. */
+static inline bool twill__mailbox_full(twill__worker *w)
+{
+    return atomic_load_explicit(&w->mailbox, memory_order_relaxed) != NULL;
+}
+
+/* Owner only: take the broadcast share waiting for w into f (a job by
+   value), or false.  acquire: pairs with the broadcaster's release store
+   of the mailbox, so the job and its control block are visible. */
+static inline bool twill__mailbox_take(twill__worker *w, twill__found *f)
+{
+    if (twill_likely(!twill__mailbox_full(w)))
+        return false;
+    const twill__job *job = atomic_exchange_explicit(&w->mailbox, NULL, memory_order_acquire);
+    if (job == NULL)
+        return false;
+    f->rec = NULL;
+    f->job = *job;
+    return true;
+}
+
 /* Worker w: one attempt to find work, by priority: a queued HIGH task
    first, then the policy's own order (own queue, outside, peers), then
    LOW.  Each level's queue costs one load when empty.  A deeply nested
@@ -371,6 +404,8 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
                                      twill__found *f)
 {
     twill_pool *pool = w->pool;
+    if (twill__mailbox_take(w, f)) /* a broadcast share first, wherever work is looked for */
+        return true;
     bool shallow = want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX;
     if (twill_unlikely(twill__prioq_nonempty(&pool->high)) && shallow &&
         (f->rec = twill__prioq_pop(&pool->high)) != NULL)
@@ -384,8 +419,8 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
 }
 
 /* Any thread, after queueing a HIGH record: tell every worker to look
-   before its next inline join half (off the join's fast path).  relaxed: a hint; the record itself
-   is found through its queue (every find reads the queue's length, and
+   before its next inline join half (off the join's fast path).  relaxed:
+   a hint; the record itself is found through its queue (every find reads the queue's length, and
    the idle paths re-check it under their own ordering), so a hint that
    arrives late costs latency on a join path, never the task.  One store
    per worker, only when HIGH work arrives and only if not already set. */

@@ -262,10 +262,11 @@ static bool idle(twill__worker *w, twill__found *f)
         pthread_mutex_lock(&c->lock);
         /* relaxed loads of closing/stopped: closing is written before
            wake_all takes this lock, stopped only under it. */
-        /* The priority queues' lengths are read under our lock: a push
-           there is followed by wake_one, which takes this lock. */
+        /* The priority queues' lengths and the mailbox are read under our
+           lock: a push there is followed by wake_one, and a broadcaster
+           fills the mailbox before wake_all, both of which take this lock. */
         while (c->head == NULL && !twill__prioq_nonempty(&pool->high) &&
-               !twill__prioq_nonempty(&pool->low) &&
+               !twill__prioq_nonempty(&pool->low) && !twill__mailbox_full(w) &&
                !atomic_load_explicit(&pool->stopped, memory_order_relaxed)) {
             if (twill__sched_may_stop(pool,
                                       atomic_load_explicit(&pool->closing, memory_order_relaxed),
@@ -279,7 +280,8 @@ static bool idle(twill__worker *w, twill__found *f)
             TWILL__COUNT(w, wakes, 1);
             c->idle--;
         }
-        bool stop = atomic_load_explicit(&pool->stopped, memory_order_relaxed);
+        bool stop = atomic_load_explicit(&pool->stopped, memory_order_relaxed) &&
+                    !twill__mailbox_full(w);
         pthread_mutex_unlock(&c->lock);
         if (stop)
             return true;

@@ -321,7 +321,11 @@ static bool park(twill__worker *w)
        the re-check, a job claimed in between could be missed and lost.
        acquire: pairs with the seq_cst store in shutdown. */
     bool closing = atomic_load_explicit(&pool->closing, memory_order_acquire);
-    if (work_visible(pool)) {
+    /* Our mailbox too: a broadcaster fills it, then wakes every worker
+       (epoch++ with release); our key was read with acquire after the
+       announce, so either the key predates that wake (event_wait will not
+       sleep) or the mailbox store is visible here. */
+    if (work_visible(pool) || twill__mailbox_full(w)) {
         twill__event_cancel(ev);
         return false;
     }

@@ -27,7 +27,9 @@ enum {
     TWILL__JOB_PLAIN, /* twill_submit: nothing more */
     TWILL__JOB_GROUP, /* twill_group_spawn: ctl is the group; account for it */
     TWILL__JOB_RUN,   /* twill_run: ctl is a twill__run_ctl; hand back the code */
-    TWILL__JOB_JOIN   /* the b half of twill_join: never discarded, never freed */
+    TWILL__JOB_JOIN,  /* the b half of twill_join: never discarded, never freed */
+    TWILL__JOB_BCAST  /* one worker's share of twill_broadcast: ctl is a twill__bcast_ctl;
+                         taken from the worker's mailbox, never queued or discarded */
 };
 
 typedef struct twill__job {

@@ -7,6 +7,10 @@
  * It also keeps the library's hidden global state: the calling thread's
  * worker (thread-local) and the fork generation (pool.c's fork() rule).
  *
+ * Worker hooks (twill_config's on_worker_start/on_worker_stop) run in
+ * twill__worker_main, once each per thread: start before its first task,
+ * stop after its last.
+ *
  * Who may call what: twill__worker_main is the thread's start routine
  * (pool.c); it runs on worker w only.  twill__fork_watch: any thread.
  */
@@ -56,6 +60,11 @@ void *twill__worker_main(void *arg)
     set_thread_name(w);
     if (twill__topo_bind(w->pool->topo, w->id) != 0)
         TWILL__COUNT(w, bind_failures, 1);
+    /* The hooks run here, on the worker's own thread with twill__self
+       set (so twill_worker_id() is w->id inside them): start before the
+       first find, stop after the loop has left for good. */
+    if (w->pool->on_worker_start != NULL)
+        w->pool->on_worker_start(w->id, w->pool->hook_ctx);
     twill__found f;
     for (;;) {
         if (!twill__sched_find(w, &loop, &f)) {
@@ -65,6 +74,8 @@ void *twill__worker_main(void *arg)
         }
         twill__run_found(w, &f);
     }
+    if (w->pool->on_worker_stop != NULL)
+        w->pool->on_worker_stop(w->id, w->pool->hook_ctx);
     twill__self = NULL;
     return NULL;
 }

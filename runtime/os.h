@@ -1,6 +1,7 @@
 /*
  * os.h — the runtime's only wrappers around the operating system: the Linux
- * futex, the monotonic clock, and one power-of-two rounding.
+ * futex, the monotonic clock, bounded condition-variable waits, and one
+ * power-of-two rounding.
  *
  * Who may call what: every function, any thread.  No state.
  */
@@ -8,6 +9,7 @@
 #define TWILL_OS_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +59,30 @@ static inline int64_t twill__deadline(int64_t timeout_ns)
 {
     int64_t now = twill__now_ns();
     return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+/* A bounded wait on a condition variable (CLOCK_MONOTONIC): the absolute
+   deadline for timeout_ns > 0, as pthread_cond_timedwait wants it.  A
+   deadline beyond any clock turns *timeout_ns into -1 (no limit). */
+static inline struct timespec twill__cond_deadline(int64_t *timeout_ns)
+{
+    struct timespec ts = {0, 0};
+    if (*timeout_ns > 0) {
+        int64_t d = twill__deadline(*timeout_ns);
+        if (d == INT64_MAX)
+            *timeout_ns = -1;
+        ts = twill__timespec(d);
+    }
+    return ts;
+}
+
+/* Wait on cv (mutex held) until signalled, or until deadline when
+   timeout_ns > 0 (see twill__cond_deadline).  0 or ETIMEDOUT (or another
+   pthread code: callers re-check their condition either way). */
+static inline int twill__cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t timeout_ns,
+                                   const struct timespec *deadline)
+{
+    return timeout_ns < 0 ? pthread_cond_wait(cv, mu) : pthread_cond_timedwait(cv, mu, deadline);
 }
 
 /* Smallest power of two >= n (n >= 1, at most 2^63). */

@@ -64,13 +64,7 @@ int twill__prioq_submit(twill__prioq *q, const twill__job *job, int64_t timeout_
     if (t == NULL)
         return ENOMEM;
     t->job = *job;
-    struct timespec deadline = {0};
-    if (timeout_ns > 0) {
-        int64_t d = twill__deadline(timeout_ns);
-        if (d == INT64_MAX)
-            timeout_ns = -1; /* beyond any clock: no limit */
-        deadline = twill__timespec(d);
-    }
+    struct timespec deadline = twill__cond_deadline(&timeout_ns);
     int rc = 0;
     pthread_mutex_lock(&q->lock);
     for (;;) {
@@ -88,8 +82,7 @@ int twill__prioq_submit(twill__prioq *q, const twill__job *job, int64_t timeout_
             break;
         }
         q->blocked++;
-        int w = timeout_ns < 0 ? pthread_cond_wait(&q->space, &q->lock)
-                               : pthread_cond_timedwait(&q->space, &q->lock, &deadline);
+        int w = twill__cond_wait(&q->space, &q->lock, timeout_ns, &deadline);
         q->blocked--;
         if (w == ETIMEDOUT && !q->closed && q->external >= q->capacity) {
             rc = ETIMEDOUT;

@@ -138,13 +138,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     if (t == NULL)
         return ENOMEM;
     t->job = *job;
-    struct timespec deadline = {0};
-    if (timeout_ns > 0) {
-        int64_t d = twill__deadline(timeout_ns);
-        if (d == INT64_MAX)
-            timeout_ns = -1; /* beyond any clock: no limit */
-        deadline = twill__timespec(d);
-    }
+    struct timespec deadline = twill__cond_deadline(&timeout_ns);
     int rc = 0;
     pthread_mutex_lock(&c->lock);
     for (;;) {
@@ -165,8 +159,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
         }
         /* Any other error than ETIMEDOUT (none is expected with a valid
            deadline) just means: look again. */
-        int w = timeout_ns < 0 ? pthread_cond_wait(&c->space, &c->lock)
-                               : pthread_cond_timedwait(&c->space, &c->lock, &deadline);
+        int w = twill__cond_wait(&c->space, &c->lock, timeout_ns, &deadline);
         if (w == ETIMEDOUT && c->external >= c->capacity) {
             rc = ETIMEDOUT;
             break;

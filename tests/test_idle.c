@@ -102,16 +102,6 @@ static int return_7(void *arg)
     return 7;
 }
 
-typedef struct discards {
-    _Atomic long calls;
-} discards;
-
-static void count_discard(twill_fn fn, void *arg, void *ctx)
-{
-    (void)fn, (void)arg;
-    atomic_fetch_add(&((discards *)ctx)->calls, 1);
-}
-
 typedef struct submitter {
     twill_pool *p;
     _Atomic long *counter;

@@ -605,18 +605,6 @@ Test(fairness, outside_submission_runs_while_a_worker_is_flooded_with_local_work
 
 /* --------------------------------------------------------- shutdown -- */
 
-typedef struct discards {
-    _Atomic long calls;
-    _Atomic long ran;
-} discards;
-
-static void count_discard(twill_fn fn, void *arg, void *ctx)
-{
-    (void)fn;
-    (void)arg;
-    atomic_fetch_add(&((discards *)ctx)->calls, 1);
-}
-
 static int spawn_children(void *arg)
 {
     discards *d = arg;

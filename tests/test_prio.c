@@ -247,16 +247,6 @@ Test(prio, pushes_from_inside_never_block_at_any_level, .timeout = 30)
 
 /* --------------------------------------------------------- shutdown -- */
 
-typedef struct discards {
-    _Atomic long calls;
-} discards;
-
-static void count_discard(twill_fn fn, void *arg, void *ctx)
-{
-    (void)fn, (void)arg;
-    atomic_fetch_add(&((discards *)ctx)->calls, 1);
-}
-
 typedef struct blocked {
     twill_pool *p;
     _Atomic long *ran;

@@ -65,6 +65,20 @@ static inline int count_task(void *arg)
     return 0;
 }
 
+/* A discard hook that counts its calls (ctx: a discards); `ran` is for the
+   tasks of tests that count both. */
+typedef struct discards {
+    _Atomic long calls;
+    _Atomic long ran;
+} discards;
+
+static inline void count_discard(twill_fn fn, void *arg, void *ctx)
+{
+    (void)fn;
+    (void)arg;
+    atomic_fetch_add(&((discards *)ctx)->calls, 1);
+}
+
 /* A gate: tasks call gate_pass() and block until gate_open(); the test can
    wait until n tasks are blocked inside with gate_wait_inside(). */
 typedef struct gate {

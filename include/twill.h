@@ -40,6 +40,8 @@ extern "C" {
 #define TWILL_MAX_WORKERS 1024u
 /* Injector bound used when twill_config.queue_capacity is 0. */
 #define TWILL_DEFAULT_QUEUE_CAPACITY 4096u
+/* How long an elastic pool's extra worker idles before it exits (1 s). */
+#define TWILL_DEFAULT_IDLE_TIMEOUT_NS 1000000000
 /* Largest accepted queue_capacity (2^24 slots); more is EINVAL. */
 #define TWILL_MAX_QUEUE_CAPACITY (1u << 24)
 
@@ -105,6 +107,14 @@ typedef struct twill_config {
     void      (*on_worker_start)(unsigned worker, void *ctx);
     void      (*on_worker_stop)(unsigned worker, void *ctx);
     void       *hook_ctx;
+    /* Elastic pools.  max_workers 0 or <= workers: a fixed size.  Above it,
+       the pool grows by one worker (up to max_workers) each time an outside
+       submission is queued while no worker is idle, and each extra worker
+       (id >= workers) exits once it has found no work for idle_timeout_ns
+       (0: TWILL_DEFAULT_IDLE_TIMEOUT_NS), the highest id first.  Hooks run
+       for every worker that starts or exits.  <= TWILL_MAX_WORKERS. */
+    unsigned    max_workers;
+    int64_t     idle_timeout_ns; /* >= 0 */
 } twill_config;
 
 /* ---------------------------------------------------------------- pools -- */
@@ -121,16 +131,37 @@ void twill_config_init(twill_config *cfg);
 
 /*
  * Create a pool and start its workers.  cfg NULL: twill_config_init()
- * defaults.  Returns 0 and sets *out; EINVAL when out is NULL, workers >
- * TWILL_MAX_WORKERS, queue_capacity > TWILL_MAX_QUEUE_CAPACITY, or an enum
+ * defaults.  Returns 0 and sets *out; EINVAL when out is NULL, workers or
+ * max_workers > TWILL_MAX_WORKERS, queue_capacity > TWILL_MAX_QUEUE_CAPACITY,
+ * idle_timeout_ns < 0, or an enum
  * (pin, scheduler, idle) is out of range; ENOMEM; EAGAIN when a thread could
  * not be started.  On error *out is left untouched and nothing is leaked.
  * Any thread.
  */
 int twill_pool_create(twill_pool **out, const twill_config *cfg);
 
-/* Number of workers; 0 for NULL.  Any thread. */
+/* Number of workers now (their ids are 0..size-1); 0 for NULL.  Any
+   thread.  On an elastic or resized pool, a moment's value. */
 unsigned twill_pool_size(const twill_pool *pool);
+
+/*
+ * Set the pool's size to `workers` (its base size; an elastic pool's
+ * max_workers is raised to it when smaller) and return once exactly that
+ * many workers run.  Growing starts the new workers (pinned in the
+ * topology's order, as at create).  Shrinking asks the workers with the
+ * highest ids to leave; each finishes the task it runs (and everything it
+ * waits for), hands the tasks it still holds to the others, runs its
+ * on_worker_stop hook and exits: nothing is lost or run twice.  Their
+ * counters stay in twill_pool_stats(pool, -1, ...).  When a later resize
+ * takes over while a shrink waits, the earlier call returns 0 at once;
+ * the last one wins.
+ * Returns 0; EINVAL for a NULL pool or workers outside 1..TWILL_MAX_WORKERS;
+ * ESHUTDOWN once shutdown has started; EDEADLK when shrinking from one of
+ * the pool's own workers (it would wait for itself); EAGAIN or ENOMEM when
+ * a worker could not be started (those started so far run); EOWNERDEAD
+ * after fork().  Any thread.
+ */
+int twill_pool_resize(twill_pool *pool, unsigned workers);
 
 /*
  * Stop the pool and wait until every worker has exited.

@@ -43,54 +43,17 @@
 static const twill__want help_any = {TWILL__FIND_HELP, -1, NULL};
 
 /* Lock held: wait until every worker has taken its share of the previous
-   broadcast (ours is taken: lock_pool).  Nothing runs here, since a task or
+   broadcast (ours is taken: twill__wait_lock).  Nothing runs here, since a task or
    share run under the lock could broadcast and wait for this very lock;
    the previous broadcast woke every worker, so the wait lasts at most the
    longest task running when it was posted. */
 static void wait_mailboxes_empty(twill_pool *pool)
 {
-    for (unsigned i = 0; i < pool->nworkers; i++)
+    for (unsigned i = 0, n = twill__pool_nworkers(pool); i < n; i++)
         /* relaxed: only emptiness matters; the owner's exchange is what
            hands the job over, and our next post is a release store. */
         while (atomic_load_explicit(&pool->workers[i].mailbox, memory_order_relaxed) != NULL)
             sched_yield();
-}
-
-/* Take the pool's broadcast lock: 0 (held), or ESHUTDOWN (not held).  A
-   worker of the pool holds it only with its own mailbox empty. */
-static int lock_pool(twill_pool *pool, twill__worker *w)
-{
-    if (w == NULL) {
-        pthread_mutex_lock(&pool->shutdown_lock);
-    } else {
-        /* A worker keeps answering the broadcast in flight while it waits
-           for the lock; a draining shutdown holds the lock until this
-           worker exits, so the state is checked on every round.  acquire:
-           pairs with shutdown's store of state.  Posts happen under the
-           lock only, so an empty mailbox seen with the lock held stays
-           empty. */
-        for (;;) {
-            if (pthread_mutex_trylock(&pool->shutdown_lock) == 0) {
-                if (!twill__mailbox_full(w))
-                    break;
-                pthread_mutex_unlock(&pool->shutdown_lock);
-            }
-            if (atomic_load_explicit(&pool->state, memory_order_acquire) != TWILL__RUNNING)
-                return ESHUTDOWN;
-            twill__found f;
-            if (twill__sched_find(w, &help_any, &f)) /* our share first */
-                twill__run_found(w, &f);
-            else
-                sched_yield();
-        }
-    }
-    /* Under the lock, which shutdown holds when it stores the state, so
-       relaxed is enough. */
-    if (atomic_load_explicit(&pool->state, memory_order_relaxed) != TWILL__RUNNING || pool->joined) {
-        pthread_mutex_unlock(&pool->shutdown_lock);
-        return ESHUTDOWN;
-    }
-    return 0;
 }
 
 int twill_broadcast(twill_pool *pool, twill_fn fn, void *arg)
@@ -101,15 +64,17 @@ int twill_broadcast(twill_pool *pool, twill_fn fn, void *arg)
     if (rc != 0)
         return rc;
     twill__worker *w = twill__self_in(pool);
-    rc = lock_pool(pool, w);
+    rc = twill__wait_lock(pool, w);
     if (rc != 0)
         return rc;
     twill__bcast_ctl ctl;
-    atomic_init(&ctl.done, pool->nworkers);
+    /* The size cannot change while we hold the lock (elastic.c). */
+    unsigned n = twill__pool_nworkers(pool);
+    atomic_init(&ctl.done, n);
     atomic_init(&ctl.first_error, 0);
     const twill__job job = {.fn = fn, .arg = arg, .ctl = &ctl, .kind = TWILL__JOB_BCAST};
     wait_mailboxes_empty(pool);
-    for (unsigned i = 0; i < pool->nworkers; i++) {
+    for (unsigned i = 0; i < n; i++) {
         TWILL_ASSERT(atomic_load_explicit(&pool->workers[i].mailbox, memory_order_relaxed) == NULL);
         /* release: pairs with the owner's acquire exchange in
            twill__mailbox_take (the job and ctl are visible to it). */

@@ -16,6 +16,7 @@
  */
 #include <string.h>
 
+#include "elastic.h"
 #include "wait.h"
 
 #define GROUP_MAGIC 0x7477696cu     /* "twil": set by init, 0 in a zeroed group */
@@ -85,7 +86,7 @@ int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *a
         /* our own worker: straight to its queue, never blocks */
         rc = w != NULL && prio == TWILL_PRIO_NORMAL
                  ? twill__push_job(w, &job)
-                 : twill__submit_job(gr->pool, prio, &job, -1);
+                 : twill__submit(gr->pool, prio, &job, -1);
     }
     if (twill_unlikely(rc != 0))
         twill__finish(&gr->pending); /* nothing was taken: undo the count */

@@ -104,33 +104,25 @@ int twill__push_job(twill__worker *w, const twill__job *job)
     return 0;
 }
 
-int twill__submit_job(twill_pool *pool, twill_prio prio, const twill__job *job,
-                      int64_t timeout_ns)
+int twill__submit_inside(twill__worker *w, twill_prio prio, const twill__job *job)
 {
-    twill__worker *w = twill__self_in(pool);
-    if (w != NULL) {
-        int rc = twill__accepts_inside(pool);
-        if (rc != 0)
-            return rc;
-        return prio == TWILL_PRIO_NORMAL ? twill__push_job(w, job) : push_level(w, prio, job);
+    int rc = twill__accepts_inside(w->pool);
+    if (rc != 0)
+        return rc;
+    return prio == TWILL_PRIO_NORMAL ? twill__push_job(w, job) : push_level(w, prio, job);
+}
+
+int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *job,
+                          int64_t timeout_ns)
+{
+    if (prio == TWILL_PRIO_NORMAL)
+        return pool->ops->submit(pool, job, timeout_ns);
+    int rc = twill__prioq_submit(level_queue(pool, prio), job, timeout_ns);
+    if (rc == 0) {
+        if (prio == TWILL_PRIO_HIGH)
+            twill__sched_high_announce(pool);
+        pool->ops->wake_one(pool);
     }
-    /* Outside: the policy's queue decides "taken or not" against shutdown.
-       The count of submitters in flight lets destroy wait for those that
-       shutdown woke (relaxed in, release out: pairs with destroy's
-       acquire, so our last touch of the pool precedes its free). */
-    atomic_fetch_add_explicit(&pool->submitters, 1, memory_order_relaxed);
-    int rc;
-    if (prio == TWILL_PRIO_NORMAL) {
-        rc = pool->ops->submit(pool, job, timeout_ns);
-    } else {
-        rc = twill__prioq_submit(level_queue(pool, prio), job, timeout_ns);
-        if (rc == 0) {
-            if (prio == TWILL_PRIO_HIGH)
-                twill__sched_high_announce(pool);
-            pool->ops->wake_one(pool);
-        }
-    }
-    atomic_fetch_sub_explicit(&pool->submitters, 1, memory_order_release);
     return rc;
 }
 

@@ -60,11 +60,15 @@ static inline void twill__job_tick(twill__worker *w)
         twill__job_poll(w);
 }
 
-/* Any thread: take job for pool.  From one of its workers: pushed to that
-   worker's own queue (never blocks); from elsewhere: the policy's outside
-   queue, waiting as timeout_ns says (twill_submit_for). */
-int twill__submit_job(twill_pool *pool, twill_prio prio, const twill__job *job,
-                      int64_t timeout_ns);
+/* Worker w of the pool: take job into w's own queue (NORMAL) or its
+   level's queue; never blocks.  0, ESHUTDOWN (cancelling), ENOMEM. */
+int twill__submit_inside(twill__worker *w, twill_prio prio, const twill__job *job);
+
+/* A thread that is no worker of pool: take job into the outside queue of
+   its level, waiting for space as timeout_ns says (twill_submit_for).
+   The caller counts itself in pool->submitters (elastic.c's twill__submit). */
+int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *job,
+                          int64_t timeout_ns);
 
 /* Worker w, at a join (twill__sched_unpush said TWILL__HIGH_FIRST): clear
    the hint and start a queued HIGH task, unless w is polling or nested too

@@ -120,7 +120,7 @@ static int run_loop(twill_pool *pool, loop *lp, size_t begin, size_t end, void *
     twill__worker *w = twill__self;
     if (pool == NULL)
         pool = w != NULL ? w->pool : NULL;
-    unsigned workers = pool != NULL ? pool->nworkers : 1;
+    unsigned workers = pool != NULL ? twill__pool_nworkers(pool) : 1;
     if (lp->grain == 0) {
         size_t n = (end - begin) / ((size_t)workers * TWILL__CHUNKS_PER_WORKER);
         lp->grain = n > 0 ? n : 1;

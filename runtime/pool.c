@@ -18,6 +18,7 @@
  * from the pool's own worker returns EDEADLK and destroy must be the last
  * use of the pool.
  */
+#include "elastic.h"
 #include "job.h"
 #include "wait.h"
 #include "worker.h"
@@ -29,16 +30,6 @@
 
 #include "os.h"
 #include "quota.h"
-
-/* Worker stack: 8 MiB, enough for a 10,000-deep join or group chain with
-   room to spare (~300 bytes a level when optimised); only touched pages are
-   committed.  AddressSanitizer's redzones and unoptimised frames take
-   several times more, so its builds get four times the stack. */
-#if defined(__SANITIZE_ADDRESS__)
-#define TWILL__WORKER_STACK ((size_t)32 << 20)
-#else
-#define TWILL__WORKER_STACK ((size_t)8 << 20)
-#endif
 
 /* ------------------------------------------------------------ config -- */
 
@@ -84,7 +75,8 @@ void twill_config_init(twill_config *cfg)
 
 static int validate(const twill_config *cfg)
 {
-    if (cfg->workers > TWILL_MAX_WORKERS || cfg->queue_capacity > TWILL_MAX_QUEUE_CAPACITY)
+    if (cfg->workers > TWILL_MAX_WORKERS || cfg->queue_capacity > TWILL_MAX_QUEUE_CAPACITY ||
+        cfg->max_workers > TWILL_MAX_WORKERS || cfg->idle_timeout_ns < 0)
         return EINVAL;
     if ((unsigned)cfg->pin > TWILL_PIN_NONE || (unsigned)cfg->scheduler > TWILL_SCHED_CENTRAL ||
         (unsigned)cfg->idle > TWILL_IDLE_SPIN)
@@ -102,64 +94,46 @@ static void free_pool(twill_pool *pool)
         twill__prioq_destroy(&pool->high);
         twill__prioq_destroy(&pool->low);
     }
-    if (pool->workers != NULL) {
-        for (unsigned i = 0; i < pool->nworkers; i++)
+    if (pool->workers != NULL)
+        for (unsigned i = 0, n = atomic_load_explicit(&pool->slots, memory_order_relaxed); i < n; i++)
             twill__free_list_clear(&pool->workers[i].free);
-        free(pool->workers);
-    }
+    free(pool->workers_mem);
     twill__topo_destroy(pool->topo);
     if (twill__pool_usable(pool) == 0) /* see sched_central.c's destroy */
         pthread_mutex_destroy(&pool->shutdown_lock);
     free(pool);
 }
 
-static int init_workers(twill_pool *pool)
+/* Every slot a resize may ever use: calloc of this size maps fresh zero
+   pages, so only the slots of workers that start are ever touched. */
+static int alloc_slots(twill_pool *pool)
 {
-    size_t bytes = pool->nworkers * sizeof(twill__worker);
-    bytes = (bytes + TWILL_CACHE_LINE - 1) / TWILL_CACHE_LINE * TWILL_CACHE_LINE;
-    pool->workers = aligned_alloc(TWILL_CACHE_LINE, bytes);
-    if (pool->workers == NULL)
+    pool->workers_mem = calloc(1, TWILL_MAX_WORKERS * sizeof(twill__worker) + TWILL_CACHE_LINE);
+    if (pool->workers_mem == NULL)
         return ENOMEM;
-    memset(pool->workers, 0, bytes);
-    for (unsigned i = 0; i < pool->nworkers; i++) {
-        pool->workers[i].pool = pool;
-        pool->workers[i].id = i;
-    }
+    uintptr_t p = (uintptr_t)pool->workers_mem;
+    pool->workers = (twill__worker *)((p + TWILL_CACHE_LINE - 1) & ~(uintptr_t)(TWILL_CACHE_LINE - 1));
     return 0;
 }
 
 /* Set `closing` (and `stopped` when the workers must leave at once), wake
-   every worker and join the first n.  seq_cst stores: read by idle workers
+   every worker and join them all.  seq_cst stores: read by idle workers
    after their announce (sched_steal.c, park). */
-static void close_and_join(twill_pool *pool, bool stop_now, unsigned n)
+static void close_and_join(twill_pool *pool, bool stop_now)
 {
     atomic_store_explicit(&pool->closing, true, memory_order_seq_cst);
     if (stop_now)
         atomic_store_explicit(&pool->stopped, true, memory_order_seq_cst);
     pool->ops->wake_all(pool);
-    for (unsigned i = 0; i < n; i++)
-        pthread_join(pool->workers[i].thread, NULL);
+    twill__workers_join(pool);
 }
 
-static int start_workers(twill_pool *pool)
+static int start_workers(twill_pool *pool, unsigned n)
 {
-    pthread_attr_t attr;
-    if (pthread_attr_init(&attr) != 0)
-        return ENOMEM;
-    pthread_attr_setstacksize(&attr, TWILL__WORKER_STACK);
-    int rc = 0;
-    for (unsigned i = 0; i < pool->nworkers && rc == 0; i++) {
-        rc = pthread_create(&pool->workers[i].thread, &attr, twill__worker_main,
-                            &pool->workers[i]);
-        if (rc == 0)
-            pool->started++;
-    }
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        close_and_join(pool, true, pool->started); /* stop those started so far */
-        return EAGAIN;
-    }
-    return 0;
+    int rc = twill__workers_start(pool, n);
+    if (rc != 0)
+        close_and_join(pool, true); /* stop those started so far */
+    return rc;
 }
 
 /* workers = 0: one per allowed core (topology.c), but no more than the
@@ -184,10 +158,15 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
     int rc = twill__topo_create(&pool->topo, cfg->pin);
     if (rc != 0)
         return rc;
-    pool->nworkers = cfg->workers != 0 ? cfg->workers : default_workers(pool->topo);
-    if (pool->nworkers > TWILL_MAX_WORKERS) /* a default on a huge machine */
-        pool->nworkers = TWILL_MAX_WORKERS;
-    rc = init_workers(pool);
+    unsigned n = cfg->workers != 0 ? cfg->workers : default_workers(pool->topo);
+    if (n > TWILL_MAX_WORKERS) /* a default on a huge machine */
+        n = TWILL_MAX_WORKERS;
+    atomic_init(&pool->base, n);
+    atomic_init(&pool->max_workers, cfg->max_workers > n ? cfg->max_workers : n);
+    atomic_init(&pool->leave_from, UINT32_MAX);
+    pool->idle_timeout_ns =
+        cfg->idle_timeout_ns != 0 ? cfg->idle_timeout_ns : TWILL_DEFAULT_IDLE_TIMEOUT_NS;
+    rc = alloc_slots(pool);
     if (rc != 0)
         return rc;
     size_t cap = cfg->queue_capacity != 0 ? cfg->queue_capacity : TWILL_DEFAULT_QUEUE_CAPACITY;
@@ -220,7 +199,7 @@ int twill_pool_create(twill_pool **out, const twill_config *cfg)
         return ENOMEM;
     rc = build_pool(pool, cfg);
     if (rc == 0)
-        rc = start_workers(pool);
+        rc = start_workers(pool, atomic_load_explicit(&pool->base, memory_order_relaxed));
     if (rc != 0) {
         free_pool(pool);
         return rc;
@@ -231,7 +210,7 @@ int twill_pool_create(twill_pool **out, const twill_config *cfg)
 
 unsigned twill_pool_size(const twill_pool *pool)
 {
-    return pool != NULL ? pool->nworkers : 0;
+    return pool != NULL ? twill__pool_nworkers(pool) : 0;
 }
 
 /* ------------------------------------------------------------ submit -- */
@@ -245,7 +224,7 @@ int twill_submit_prio(twill_pool *pool, twill_prio prio, twill_fn fn, void *arg,
     if (rc != 0)
         return rc;
     twill__job job = {.fn = fn, .arg = arg, .ctl = NULL, .kind = TWILL__JOB_PLAIN};
-    return twill__submit_job(pool, prio, &job, timeout_ns);
+    return twill__submit(pool, prio, &job, timeout_ns);
 }
 
 int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_ns)
@@ -271,7 +250,7 @@ int twill_run(twill_pool *pool, twill_fn fn, void *arg)
     atomic_init(&ctl.done, 1);
     ctl.result = 0;
     twill__job job = {.fn = fn, .arg = arg, .ctl = &ctl, .kind = TWILL__JOB_RUN};
-    rc = twill__submit_job(pool, TWILL_PRIO_NORMAL, &job, -1);
+    rc = twill__submit(pool, TWILL_PRIO_NORMAL, &job, -1);
     if (rc != 0)
         return rc;
     /* From a worker of another pool this blocks that worker (twill.h). */
@@ -304,7 +283,7 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded)
     pool->ops->close(pool); /* blocked outside submitters: refused */
     twill__prioq_close(&pool->high);
     twill__prioq_close(&pool->low);
-    close_and_join(pool, false, pool->nworkers);
+    close_and_join(pool, false);
     pool->joined = true;
     pthread_mutex_unlock(&pool->shutdown_lock);
     if (discarded != NULL)
@@ -355,7 +334,7 @@ static void add_counters(twill_stats *s, const twill__counters *c)
 
 int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out)
 {
-    if (pool == NULL || out == NULL || worker < -1 || worker >= (int)pool->nworkers)
+    if (pool == NULL || out == NULL || worker < -1 || worker >= (int)twill__pool_nworkers(pool))
         return EINVAL;
     int rc = twill__pool_usable(pool);
     if (rc != 0)
@@ -368,7 +347,10 @@ int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out)
         add_counters(out, &pool->workers[worker].stats);
         return 0;
     }
-    for (unsigned i = 0; i < pool->nworkers; i++)
+    /* every slot: the work of workers that have left stays counted */
+    for (unsigned i = 0, n = atomic_load_explicit(&((twill_pool *)pool)->slots,
+                                                  memory_order_acquire);
+         i < n; i++)
         add_counters(out, &pool->workers[i].stats);
     /* relaxed: a statistic. */
     out->tasks_discarded += atomic_load_explicit(&((twill_pool *)pool)->outside_discards,

@@ -92,9 +92,10 @@ typedef struct twill__steal_worker {
     _Atomic bool join_fast;
     twill__event *work_ev;     /* the pool's work event; NULL: another policy */
     uint64_t rng;              /* victim order: a fresh start each steal pass */
-    uint16_t *victims;         /* nearest first; nworkers - 1 entries */
+    uint16_t *victims;         /* nearest first; size - 1 entries (room for the most) */
     uint16_t *level_end;       /* victims[level_end[k-1] .. level_end[k]) share a level */
     unsigned nlevels;
+    uint32_t victims_gen;      /* the pool's size_gen the victim order was built for */
     /* Private tasks that neither fit the private stack nor the deque (out
        of memory growing it): newest first, linked through `next`; older
        than every private task, newer than every deque task, and never
@@ -118,6 +119,7 @@ typedef struct twill__worker {
     twill__free_list free;     /* spare task records */
     twill__counters stats;
     pthread_t thread;
+    bool has_thread;           /* thread created and not yet joined (under shutdown_lock) */
     /* The broadcast mailbox: the job of this worker's share of the one
        twill_broadcast in flight (they are serialised), or NULL.  Written
        by the broadcaster (store, NULL to job) and by the owner (exchange,
@@ -129,7 +131,6 @@ typedef struct twill__sched_ops twill__sched_ops;
 
 struct twill_pool {
     /* Read-only after create. */
-    unsigned nworkers;
     const twill__sched_ops *ops;
     void *sched;               /* the policy's own state */
     void (*discard)(twill_fn fn, void *arg, void *ctx);
@@ -141,7 +142,37 @@ struct twill_pool {
     char name[16];
     unsigned fork_gen;         /* twill__fork_gen when created (pool.c) */
     twill__topo *topo;
+    /* TWILL_MAX_WORKERS slots, zeroed lazily (calloc); slot i is set up
+       when worker i first starts (elastic.c) and kept, with its counters
+       and its (empty) deque, after that worker exits. */
     twill__worker *workers;
+    void *workers_mem;         /* what calloc returned (workers is aligned) */
+    int64_t idle_timeout_ns;   /* an elastic extra worker exits after this long idle */
+
+    /* The size.  Workers 0..size-1 run; changed under shutdown_lock only
+       (elastic.c), by one RMW or store, read by anyone (acquire, pairs
+       with the release that follows a new slot's set-up).  Futex word:
+       a shrinking resize sleeps on it. */
+    alignas(TWILL_CACHE_LINE) _Atomic uint32_t size;
+    /* Bumped (release) after every change of size: workers rebuild their
+       victim order when it moved (sched_steal.c). */
+    _Atomic uint32_t size_gen;
+    /* Slots set up so far (the high-water mark of size); under
+       shutdown_lock, read by stats and the parking re-check (acquire). */
+    _Atomic uint32_t slots;
+    /* Workers with id >= leave_from leave at their next top-level step
+       (a shrinking twill_pool_resize); UINT32_MAX otherwise.  Read by
+       every worker between tasks (relaxed: a request; the worker that
+       leaves synchronises through size). */
+    _Atomic uint32_t leave_from;
+    /* base: the size twill_pool_resize or create set; max_workers: how far
+       outside demand may grow it (== base: fixed).  Written under
+       shutdown_lock, read by submitters (relaxed: hints for growing,
+       re-checked under the lock). */
+    _Atomic uint32_t base, max_workers;
+    /* twill_pool_resize calls so far (under shutdown_lock; read by a
+       shrinking resize while it waits, relaxed: did a later one take over?). */
+    _Atomic uint32_t resizes;
 
     /* Written by the first shutdown (release), read by everyone (acquire). */
     alignas(TWILL_CACHE_LINE) _Atomic int state;
@@ -167,8 +198,36 @@ struct twill_pool {
        and with shutdown (broadcast.c); protects `joined`. */
     pthread_mutex_t shutdown_lock;
     bool joined;
-    unsigned started;          /* workers whose thread was created */
 };
+
+/* The number of workers now (twill_pool_size).  acquire: see size. */
+static inline unsigned twill__pool_nworkers(const twill_pool *pool)
+{
+    return atomic_load_explicit(&((twill_pool *)pool)->size, memory_order_acquire);
+}
+
+/* What ops->idle returns. */
+enum { TWILL__IDLE_WORK, TWILL__IDLE_STOP, TWILL__IDLE_LEAVE };
+
+/* Worker w: is it asked to leave (a shrinking resize)?  relaxed: see
+   leave_from. */
+static inline bool twill__sched_must_leave(const twill__worker *w)
+{
+    return twill_unlikely(
+        w->id >= atomic_load_explicit(&w->pool->leave_from, memory_order_relaxed));
+}
+
+/* Worker w: asked to leave, and its turn: the highest id (workers leave
+   from the top, so ids stay 0..size-1), while the pool runs (a shutdown
+   makes every worker stay until termination).  relaxed: hints; the
+   leaving itself re-checks under shutdown_lock (worker.c). */
+static inline bool twill__sched_leave_now(const twill__worker *w)
+{
+    twill_pool *pool = w->pool;
+    return twill__sched_must_leave(w) &&
+           w->id + 1 == atomic_load_explicit(&pool->size, memory_order_relaxed) &&
+           atomic_load_explicit(&pool->state, memory_order_relaxed) == TWILL__RUNNING;
+}
 
 /* What a worker looks for (twill__want.mode). */
 typedef enum {
@@ -212,9 +271,21 @@ struct twill__sched_ops {
     /* Worker w: the oldest outside job, or false (job.c polls this every
        TWILL__POLL_EVERY tasks run). */
     bool (*take_outside)(twill__worker *w, twill__job *job);
-    /* Worker w found nothing: spin, then sleep until work may exist.
-       false with work in *f, or true when the worker must exit. */
-    bool (*idle)(twill__worker *w, twill__found *f);
+    /* Worker w found nothing: spin, then sleep until work may exist, for
+       at most timeout_ns when >= 0 (an elastic extra worker's idle
+       timeout).  TWILL__IDLE_WORK with work in *f; TWILL__IDLE_STOP when
+       the pool has terminated; TWILL__IDLE_LEAVE when the timeout passed
+       without work or w is asked to leave (twill__sched_must_leave). */
+    int (*idle)(twill__worker *w, twill__found *f, int64_t timeout_ns);
+    /* Pool creator or elastic.c (shutdown_lock held), before worker i's
+       first thread starts: set up its slot.  0 or ENOMEM. */
+    int (*add_worker)(twill_pool *pool, unsigned i);
+    /* Worker w, leaving the pool between tasks: hand every task it still
+       holds to the others (nothing lost, nothing run twice). */
+    void (*hand_over)(twill__worker *w);
+    /* Any thread: do outside jobs wait while no worker is idle (so an
+       elastic pool should grow)?  A hint. */
+    bool (*starved)(twill_pool *pool);
     /* Shutdown, after state moved: refuse outside submits from now on and
        wake the submitters blocked on a full queue. */
     void (*close)(twill_pool *pool);
@@ -309,7 +380,7 @@ static inline void twill__count_result(twill__worker *w, int rc)
    acquire loads of stopped in the idle paths. */
 static inline bool twill__sched_may_stop(twill_pool *pool, bool closing, unsigned idle)
 {
-    if (!closing || idle != pool->nworkers)
+    if (!closing || idle != twill__pool_nworkers(pool))
         return false;
     atomic_store_explicit(&pool->stopped, true, memory_order_release);
     return true;
@@ -426,7 +497,7 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
    per worker, only when HIGH work arrives and only if not already set. */
 static inline void twill__sched_high_announce(twill_pool *pool)
 {
-    for (unsigned i = 0; i < pool->nworkers; i++)
+    for (unsigned i = 0, n = twill__pool_nworkers(pool); i < n; i++)
         if (!atomic_load_explicit(&pool->workers[i].high_hint, memory_order_relaxed)) {
             atomic_store_explicit(&pool->workers[i].high_hint, true, memory_order_relaxed);
             atomic_store_explicit(&pool->workers[i].s.join_fast, false, memory_order_relaxed);
@@ -451,7 +522,8 @@ static inline bool twill__sched_demand(twill__worker *w)
               worker still looks once, or it would park again beside the
               work it was woken for);
      SPIN     DEFAULT's rounds without end, yielding between them (at once
-              back when nobody else wants the core), until shutdown begins:
+              back when nobody else wants the core), on the base workers
+              of an elastic pool only, until shutdown begins:
               termination is detected by parked workers (sched_may_stop),
               so from `closing` on a spinner stops after DEFAULT's rounds
               and parks, as under DEFAULT.
@@ -473,10 +545,14 @@ static inline bool twill__sched_spin(twill__worker *w, twill__found *f)
             return true;
         /* relaxed: closing only ends the spinning; the park that follows
            re-reads it with its own ordering (sched_steal.c's park, the
-           central queue's lock). */
+           central queue's lock).  An elastic pool's extra workers (id >=
+           base) and workers asked to leave stop spinning too: they park
+           with their idle timeout, or leave. */
         if (i + 1 >= TWILL__SPIN_ROUNDS &&
             (pool->idle != TWILL_IDLE_SPIN ||
-             atomic_load_explicit(&pool->closing, memory_order_relaxed)))
+             atomic_load_explicit(&pool->closing, memory_order_relaxed) ||
+             w->id >= atomic_load_explicit(&pool->base, memory_order_relaxed) ||
+             twill__sched_leave_now(w)))
             return false;
     }
 }

@@ -42,6 +42,9 @@ typedef struct central {
     twill__task *head, *tail;   /* FIFO: pop at head, push at tail */
     size_t external, capacity;  /* see invariants */
     unsigned idle;              /* workers waiting on `work` */
+    /* Idle workers still looking before they wait (twill__sched_spin);
+       RMW by them, read by starved (relaxed: a hint). */
+    _Atomic unsigned spinning;
     _Atomic size_t length;      /* queued records; written under lock */
 } central;
 
@@ -59,11 +62,12 @@ static int create(twill_pool *pool, size_t capacity)
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->work, NULL);
+    pthread_cond_init(&c->work, &attr);
     pthread_cond_init(&c->space, &attr);
     pthread_condattr_destroy(&attr);
     c->capacity = capacity;
     atomic_init(&c->length, 0);
+    atomic_init(&c->spinning, 0);
     pool->sched = c;
     return 0;
 }
@@ -241,26 +245,37 @@ static twill__task *unpush(twill__worker *w, twill__task *t)
    loop pays.  relaxed: a hint. */
 static bool demand(twill__worker *w)
 {
-    return w->pool->nworkers > 1 &&
+    return twill__pool_nworkers(w->pool) > 1 &&
            atomic_load_explicit(&cq(w->pool)->length, memory_order_relaxed) == 0;
 }
 
-static bool idle(twill__worker *w, twill__found *f)
+static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
 {
     twill_pool *pool = w->pool;
     central *c = cq(pool);
     for (;;) {
-        if (twill__sched_spin(w, f))
-            return false;
+        atomic_fetch_add_explicit(&c->spinning, 1, memory_order_relaxed);
+        bool got = twill__sched_spin(w, f);
+        atomic_fetch_sub_explicit(&c->spinning, 1, memory_order_relaxed);
+        if (got)
+            return TWILL__IDLE_WORK;
+        int64_t left = timeout_ns;
+        struct timespec deadline = twill__cond_deadline(&left);
+        int r = TWILL__IDLE_WORK;
         pthread_mutex_lock(&c->lock);
         /* relaxed loads of closing/stopped: closing is written before
            wake_all takes this lock, stopped only under it. */
-        /* The priority queues' lengths and the mailbox are read under our
-           lock: a push there is followed by wake_one, and a broadcaster
-           fills the mailbox before wake_all, both of which take this lock. */
+        /* The priority queues' lengths, the mailbox and leave_from are
+           read under our lock: a push there is followed by wake_one, and a
+           broadcaster fills the mailbox (a resize sets leave_from) before
+           wake_all, both of which take this lock. */
         while (c->head == NULL && !twill__prioq_nonempty(&pool->high) &&
                !twill__prioq_nonempty(&pool->low) && !twill__mailbox_full(w) &&
                !atomic_load_explicit(&pool->stopped, memory_order_relaxed)) {
+            if (twill__sched_leave_now(w)) {
+                r = TWILL__IDLE_LEAVE;
+                break;
+            }
             if (twill__sched_may_stop(pool,
                                       atomic_load_explicit(&pool->closing, memory_order_relaxed),
                                       c->idle + 1)) {
@@ -269,16 +284,47 @@ static bool idle(twill__worker *w, twill__found *f)
             }
             c->idle++;
             TWILL__COUNT(w, parks, 1);
-            pthread_cond_wait(&c->work, &c->lock);
+            int rc = twill__cond_wait(&c->work, &c->lock, left, &deadline);
             TWILL__COUNT(w, wakes, 1);
             c->idle--;
+            if (rc == ETIMEDOUT) {
+                r = TWILL__IDLE_LEAVE; /* elastic.c re-checks before it goes */
+                break;
+            }
         }
-        bool stop = atomic_load_explicit(&pool->stopped, memory_order_relaxed) &&
-                    !twill__mailbox_full(w);
+        if (atomic_load_explicit(&pool->stopped, memory_order_relaxed) && !twill__mailbox_full(w))
+            r = TWILL__IDLE_STOP;
         pthread_mutex_unlock(&c->lock);
-        if (stop)
-            return true;
+        if (r != TWILL__IDLE_WORK)
+            return r;
     }
+}
+
+/* A central worker holds no task of its own: everything it pushes goes to
+   the one FIFO. */
+static int add_worker(twill_pool *pool, unsigned i)
+{
+    (void)pool;
+    (void)i;
+    return 0;
+}
+
+static void hand_over(twill__worker *w)
+{
+    (void)w;
+}
+
+/* Outside jobs wait and no worker sleeps or spins.  Under the lock: idle
+   is written under it (growing is rare enough to pay for it). */
+static bool starved(twill_pool *pool)
+{
+    central *c = cq(pool);
+    if (atomic_load_explicit(&c->spinning, memory_order_relaxed) != 0)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    bool r = (c->external > 0 || twill__prioq_nonempty(&pool->high)) && c->idle == 0;
+    pthread_mutex_unlock(&c->lock);
+    return r;
 }
 
 /* Wake every sleeper: workers (closing or stopped changed) and blocked
@@ -324,6 +370,9 @@ const twill__sched_ops twill__sched_central = {
     .find = find,
     .take_outside = take_outside,
     .idle = idle,
+    .add_worker = add_worker,
+    .hand_over = hand_over,
+    .starved = starved,
     .close = wake_all,
     .wake_all = wake_all,
     .demand = demand,

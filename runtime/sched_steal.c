@@ -57,6 +57,12 @@ typedef struct steal_pool {
        injector pop notifies (one load unless a submitter sleeps), shutdown
        notifies all. */
     twill__event space_ev;
+    /* Tasks of workers that left the pool (hand_over), for the others to
+       take after their own queues, the injector and their victims: a
+       leaving worker's deque cannot be stolen from once it is gone from
+       the victim orders.  Almost always empty (one load). */
+    twill__prioq handed;
+    bool handed_ready;
 } steal_pool;
 
 static steal_pool *sp(const twill_pool *pool)
@@ -74,21 +80,38 @@ static int create(twill_pool *pool, size_t capacity)
     pool->sched = p;
     twill__event_init(&p->work_ev, true);
     twill__event_init(&p->space_ev, true);
-    if (twill__injector_init(&p->inj, capacity) != 0)
+    if (twill__prioq_init(&p->handed, 1) != 0)
         return ENOMEM;
-    unsigned n = pool->nworkers;
-    for (unsigned i = 0; i < n; i++) {
-        twill__steal_worker *s = &pool->workers[i].s;
-        s->work_ev = &p->work_ev;
-        atomic_init(&s->join_fast, true);
-        s->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
+    p->handed_ready = true;
+    return twill__injector_init(&p->inj, capacity) != 0 ? ENOMEM : 0;
+}
+
+/* Slot i, before its thread starts: the first time, its deque and room
+   for the longest victim order; every time, a fresh fast-path state and a
+   victim order to be built for the size it will see. */
+static int add_worker(twill_pool *pool, unsigned i)
+{
+    twill__steal_worker *s = &pool->workers[i].s;
+    if (s->victims == NULL) {
         /* victims, then the level ends (at most one level per victim) */
-        s->victims = malloc(2 * (n > 1 ? n - 1 : 1) * sizeof *s->victims);
-        if (s->victims == NULL || twill__deque_init(&s->dq, DEQUE_INITIAL) != 0)
+        uint16_t *v = malloc(2 * TWILL_MAX_WORKERS * sizeof *v);
+        if (v == NULL)
             return ENOMEM;
-        s->level_end = s->victims + (n > 1 ? n - 1 : 1);
-        s->nlevels = twill__topo_victims(pool->topo, i, n, s->victims, s->level_end);
+        if (twill__deque_init(&s->dq, DEQUE_INITIAL) != 0) {
+            free(v);
+            return ENOMEM;
+        }
+        s->victims = v;
+        s->level_end = v + TWILL_MAX_WORKERS;
+        s->work_ev = &sp(pool)->work_ev;
+        s->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
     }
+    TWILL_ASSERT(s->priv_hi == s->priv_lo && s->spilled == NULL);
+    atomic_store_explicit(&s->split_req, false, memory_order_relaxed);
+    atomic_store_explicit(&s->join_fast, true, memory_order_relaxed);
+    /* relaxed: the slot's thread is created after this (pthread_create
+       orders it), and size_gen changes only under the caller's lock. */
+    s->victims_gen = atomic_load_explicit(&pool->size_gen, memory_order_relaxed) - 1;
     return 0;
 }
 
@@ -97,12 +120,15 @@ static void destroy(twill_pool *pool)
     steal_pool *p = sp(pool);
     if (p == NULL)
         return;
-    for (unsigned i = 0; i < pool->nworkers; i++) {
+    for (unsigned i = 0, n = atomic_load_explicit(&pool->slots, memory_order_relaxed); i < n; i++) {
         twill__steal_worker *s = &pool->workers[i].s;
+        if (s->victims != NULL)
+            twill__deque_destroy(&s->dq);
         free(s->victims);
-        twill__deque_destroy(&s->dq);
     }
     twill__injector_destroy(&p->inj);
+    if (p->handed_ready && twill__pool_usable(pool) == 0) /* see sched_central.c's destroy */
+        twill__prioq_destroy(&p->handed);
     free(p);
     pool->sched = NULL;
 }
@@ -254,9 +280,26 @@ static twill__task *steal_from(twill__worker *w, unsigned v, bool *lost)
    random member so that thieves spread over equally near victims; `first`
    (>= 0: a joiner's thief) before all.  A lost race makes the pass repeat
    (bounded), so "retry" is never taken for "empty". */
+/* Build the victim order for the size now, when it changed since the
+   last build (an elastic pool grew or shrank).  acquire: pairs with
+   elastic.c's release bump of size_gen, after the new size and every new
+   slot's set-up.  A victim that has left since is harmless: its slot
+   stays, with an empty deque (hand_over). */
+static void refresh_victims(twill__worker *w)
+{
+    twill_pool *pool = w->pool;
+    uint32_t gen = atomic_load_explicit(&pool->size_gen, memory_order_acquire);
+    if (twill_likely(gen == w->s.victims_gen))
+        return;
+    w->s.victims_gen = gen;
+    w->s.nlevels = twill__topo_victims(pool->topo, w->id, twill__pool_nworkers(pool),
+                                       w->s.victims, w->s.level_end);
+}
+
 static twill__task *steal_pass(twill__worker *w, int first)
 {
     twill__steal_worker *s = &w->s;
+    refresh_victims(w);
     for (int pass = 0; pass < 4; pass++) {
         bool lost = false;
         twill__task *t;
@@ -285,14 +328,18 @@ bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *
     if ((f->rec = twill__steal_pop(w)) != NULL)
         return true;
     /* A deeply nested wait also takes outside jobs (which it may depend
-       on: a group fed from outside), up to a hard depth that bounds the
-       stack, but never steals. */
-    if ((want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX) &&
-        take_outside(w, &f->job))
+       on: a group fed from outside) and tasks handed over by a worker that
+       left (likewise: their owner would have run them), up to a hard depth
+       that bounds the stack, but never steals. */
+    bool shallow = want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX;
+    if (shallow && take_outside(w, &f->job))
         return true;
-    if (want->mode == TWILL__FIND_OWN)
-        return false;
-    return (f->rec = steal_pass(w, want->mode == TWILL__FIND_HELP ? want->victim : -1)) != NULL;
+    if (want->mode != TWILL__FIND_OWN &&
+        (f->rec = steal_pass(w, want->mode == TWILL__FIND_HELP ? want->victim : -1)) != NULL)
+        return true;
+    twill__prioq *handed = &sp(w->pool)->handed;
+    return shallow && twill_unlikely(twill__prioq_nonempty(handed)) &&
+           (f->rec = twill__prioq_pop(handed)) != NULL;
 }
 
 /* -------------------------------------------------------------- idle -- */
@@ -301,16 +348,20 @@ bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *
 static bool work_visible(twill_pool *pool)
 {
     if (twill__injector_nonempty(&sp(pool)->inj) || twill__prioq_nonempty(&pool->high) ||
-        twill__prioq_nonempty(&pool->low))
+        twill__prioq_nonempty(&pool->low) || twill__prioq_nonempty(&sp(pool)->handed))
         return true;
-    for (unsigned i = 0; i < pool->nworkers; i++)
+    /* Every slot, also those of workers that left: their deques are empty
+       (hand_over), and a look costs one load. */
+    for (unsigned i = 0, n = atomic_load_explicit(&pool->slots, memory_order_acquire); i < n; i++)
         if (twill__deque_size_estimate(&pool->workers[i].s.dq) > 0)
             return true;
     return false;
 }
 
-/* Park until work may exist.  Returns true when the worker must exit. */
-static bool park(twill__worker *w)
+/* Park until work may exist, for at most timeout_ns when >= 0.  Returns
+   TWILL__IDLE_WORK (look again), _STOP (exit: terminated) or _LEAVE (asked
+   to leave, or the timeout passed without a wake-up). */
+static int park(twill__worker *w, int64_t timeout_ns)
 {
     twill_pool *pool = w->pool;
     twill__event *ev = w->s.work_ev;
@@ -324,15 +375,20 @@ static bool park(twill__worker *w)
     /* Our mailbox too: a broadcaster fills it, then wakes every worker
        (epoch++ with release); our key was read with acquire after the
        announce, so either the key predates that wake (event_wait will not
-       sleep) or the mailbox store is visible here. */
+       sleep) or the mailbox store is visible here.  The same for a
+       request to leave (leave_from, then wake_all). */
     if (work_visible(pool) || twill__mailbox_full(w)) {
         twill__event_cancel(ev);
-        return false;
+        return TWILL__IDLE_WORK;
+    }
+    if (twill__sched_leave_now(w)) {
+        twill__event_cancel(ev);
+        return TWILL__IDLE_LEAVE;
     }
     /* acquire: pairs with the release store in twill__sched_may_stop. */
     if (atomic_load_explicit(&pool->stopped, memory_order_acquire)) {
         twill__event_cancel(ev);
-        return true;
+        return TWILL__IDLE_STOP;
     }
     /* seq_cst: the count of sleepers is read after our re-check, in the
        announce's total order. */
@@ -340,19 +396,27 @@ static bool park(twill__worker *w)
                               atomic_load_explicit(&ev->waiters, memory_order_seq_cst))) {
         twill__event_cancel(ev);
         twill__event_notify_all(ev);
-        return true;
+        return TWILL__IDLE_STOP;
     }
     TWILL__COUNT(w, parks, 1);
-    if (twill__event_wait(ev, key, -1))
+    int64_t start = timeout_ns >= 0 ? twill__now_ns() : 0;
+    if (twill__event_wait(ev, key, timeout_ns))
         TWILL__COUNT(w, wakes, 1);
-    return false;
+    /* A wake-up and the timeout look alike to the futex: the clock tells.
+       A wake-up just at the timeout still leaves: the caller re-checks
+       everything before it goes (elastic.c), and a sleeper that leaves
+       passes on no wake-up it did not consume (a notify wakes the next
+       sleeper when work stays visible). */
+    if (timeout_ns >= 0 && twill__now_ns() - start >= timeout_ns)
+        return TWILL__IDLE_LEAVE;
+    return TWILL__IDLE_WORK;
 }
 
 /* Idle: spin, park, and after every wake-up spin again (a woken worker is
    a spinner, which keeps the hand-over chain going).  While it spins it is
    counted in the event's `spinning`; a spinner that finds work notifies
    once, so if it was the last spinner a sleeper takes over the search. */
-static bool idle(twill__worker *w, twill__found *f)
+static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
 {
     twill__event *ev = w->s.work_ev;
     /* find popped every private and spilled task */
@@ -369,11 +433,45 @@ static bool idle(twill__worker *w, twill__found *f)
                missed.  Once per idle-to-busy transition. */
             atomic_thread_fence(memory_order_seq_cst);
             twill__event_notify(ev);
-            return false;
+            return TWILL__IDLE_WORK;
         }
-        if (park(w))
-            return true;
+        int r = park(w, timeout_ns);
+        if (r != TWILL__IDLE_WORK)
+            return r;
     }
+}
+
+/* Worker w leaves, between tasks: its private stack is empty (no join of
+   its own is in progress), so what it holds is its deque, which it moves,
+   oldest first, to `handed` (the deque's own take and steal decide, task
+   by task, whether w or a thief gets each one), then wakes a sleeper. */
+static void hand_over(twill__worker *w)
+{
+    steal_pool *p = sp(w->pool);
+    TWILL_ASSERT(w->s.priv_hi == w->s.priv_lo && w->s.spilled == NULL);
+    twill__task *t, *newest_first = NULL;
+    while ((t = twill__deque_take(&w->s.dq)) != NULL) {
+        t->next = newest_first;
+        newest_first = t;
+    }
+    if (newest_first == NULL)
+        return;
+    /* now oldest first */
+    for (twill__task *next; (t = newest_first) != NULL; newest_first = next) {
+        next = t->next;
+        twill__prioq_push(&p->handed, t);
+    }
+    twill__event_notify(&p->work_ev);
+}
+
+/* Outside jobs wait and nobody is idle: no sleeper, no spinner.  relaxed:
+   a hint (growing is a heuristic, re-checked under the lock). */
+static bool starved(twill_pool *pool)
+{
+    steal_pool *p = sp(pool);
+    return (twill__injector_nonempty(&p->inj) || twill__prioq_nonempty(&pool->high)) &&
+           atomic_load_explicit(&p->work_ev.waiters, memory_order_relaxed) == 0 &&
+           atomic_load_explicit(&p->work_ev.spinning, memory_order_relaxed) == 0;
 }
 
 /* ---------------------------------------------------------- shutdown -- */
@@ -412,6 +510,9 @@ const twill__sched_ops twill__sched_steal = {
     .find = twill__steal_find,
     .take_outside = take_outside,
     .idle = idle,
+    .add_worker = add_worker,
+    .hand_over = hand_over,
+    .starved = starved,
     .close = close_outside,
     .wake_all = wake_all,
     .demand = twill__steal_demand,

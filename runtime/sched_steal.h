@@ -93,7 +93,7 @@ static inline bool twill__steal_own_empty(twill__worker *w)
    hint. */
 static inline bool twill__steal_demand(twill__worker *w)
 {
-    return w->pool->nworkers > 1 &&
+    return twill__pool_nworkers(w->pool) > 1 &&
            (twill__steal_own_empty(w) ||
             atomic_load_explicit(&w->s.split_req, memory_order_relaxed));
 }

@@ -16,6 +16,8 @@
  */
 #include "wait.h"
 
+#include <sched.h>
+
 /* Failed help attempts before a helping waiter naps: ~100 us of looking. */
 #define TWILL__WAIT_SPINS 2048
 /* Longest nap of a helping waiter. */
@@ -70,4 +72,38 @@ int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
     if (w != NULL)
         w->waits--;
     return rc;
+}
+
+int twill__wait_lock(twill_pool *pool, twill__worker *w)
+{
+    static const twill__want help_any = {TWILL__FIND_HELP, -1, NULL};
+    if (w == NULL) {
+        pthread_mutex_lock(&pool->shutdown_lock);
+    } else {
+        /* A draining shutdown holds the lock until this worker exits, so
+           the state is checked on every round.  acquire: pairs with
+           shutdown's store of state.  Posts happen under the lock only, so
+           an empty mailbox seen with the lock held stays empty. */
+        for (;;) {
+            if (pthread_mutex_trylock(&pool->shutdown_lock) == 0) {
+                if (!twill__mailbox_full(w))
+                    break;
+                pthread_mutex_unlock(&pool->shutdown_lock);
+            }
+            if (atomic_load_explicit(&pool->state, memory_order_acquire) != TWILL__RUNNING)
+                return ESHUTDOWN;
+            twill__found f;
+            if (twill__sched_find(w, &help_any, &f)) /* our share first */
+                twill__run_found(w, &f);
+            else
+                sched_yield();
+        }
+    }
+    /* Under the lock, which shutdown holds when it stores the state, so
+       relaxed is enough. */
+    if (atomic_load_explicit(&pool->state, memory_order_relaxed) != TWILL__RUNNING || pool->joined) {
+        pthread_mutex_unlock(&pool->shutdown_lock);
+        return ESHUTDOWN;
+    }
+    return 0;
 }

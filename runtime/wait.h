@@ -20,4 +20,12 @@
 int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
                 const twill__want *want);
 
+/* Take pool->shutdown_lock: 0 (held), or ESHUTDOWN (not held: the pool
+   no longer runs).  w: the calling worker of that pool, or NULL.  The
+   holders of that lock (broadcast posts, resizing, leaving, shutdown) may
+   wait for every worker to answer its broadcast mailbox, so a worker never
+   blocks on it: it tries it and meanwhile runs its own mailbox share and
+   whatever else it finds.  It holds the lock only with its mailbox empty. */
+int twill__wait_lock(twill_pool *pool, twill__worker *w);
+
 #endif /* TWILL_WAIT_H */

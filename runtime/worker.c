@@ -11,6 +11,11 @@
  * twill__worker_main, once each per thread: start before its first task,
  * stop after its last.
  *
+ * Leaving.  A worker leaves the pool, between tasks, when a shrinking
+ * resize asks it to (leave_from) or, on an elastic pool, when it is an
+ * extra worker that found no work for the idle timeout; always the
+ * highest id first (leave).  Starting workers is elastic.c's.
+ *
  * Who may call what: twill__worker_main is the thread's start routine
  * (pool.c); it runs on worker w only.  twill__fork_watch: any thread.
  */
@@ -18,7 +23,8 @@
 
 #include <stdio.h>
 
-#include "job.h"
+#include "os.h"
+#include "wait.h"
 
 _Thread_local twill__worker *twill__self;
 _Atomic unsigned twill__fork_gen;
@@ -52,6 +58,49 @@ static void set_thread_name(twill__worker *w)
     pthread_setname_np(pthread_self(), name);
 }
 
+/* How long worker w may idle before it offers to leave: only an elastic
+   pool's extra workers (id >= base) do; the others park without limit.
+   relaxed: base changes under shutdown_lock, re-checked by leave. */
+static int64_t idle_timeout(const twill__worker *w)
+{
+    return w->id >= atomic_load_explicit(&w->pool->base, memory_order_relaxed)
+               ? w->pool->idle_timeout_ns
+               : -1;
+}
+
+/* Worker w, between tasks: leave the pool if it is asked to (a shrinking
+   resize) or, timed_out, if it is an extra worker that idled for the idle
+   timeout, and if it is its turn: the highest id, so that ids stay
+   0..size-1.  Under shutdown_lock, which every change of size, every
+   broadcast post and shutdown's state change take: no broadcast can post
+   to our mailbox after we checked it empty, and the pool still runs.  We
+   hand our tasks over, step size down (release: pairs with the acquire
+   loads of size; the other workers rebuild their victim order), wake the
+   resize that waits on size, and wake every sleeper: the next worker in
+   line may leave now.  Our thread is joined by whoever reuses the slot,
+   a resize, or shutdown.  true: w has left. */
+static bool leave(twill__worker *w, bool timed_out)
+{
+    twill_pool *pool = w->pool;
+    if (twill__wait_lock(pool, w) != 0)
+        return false;
+    uint32_t size = atomic_load_explicit(&pool->size, memory_order_relaxed);
+    bool go = w->id + 1 == size && !twill__mailbox_full(w) &&
+              (twill__sched_must_leave(w) ||
+               (timed_out && w->id >= atomic_load_explicit(&pool->base, memory_order_relaxed)));
+    if (go) {
+        pool->ops->hand_over(w);
+        atomic_store_explicit(&pool->size, size - 1, memory_order_release);
+        atomic_fetch_add_explicit(&pool->size_gen, 1, memory_order_release);
+        twill__futex_wake(&pool->size, INT32_MAX);
+        pool->ops->wake_all(pool);
+    }
+    pthread_mutex_unlock(&pool->shutdown_lock);
+    if (go)
+        twill__free_list_clear(&w->free);
+    return go;
+}
+
 void *twill__worker_main(void *arg)
 {
     static const twill__want loop = {TWILL__FIND_LOOP, -1, NULL};
@@ -67,10 +116,17 @@ void *twill__worker_main(void *arg)
         w->pool->on_worker_start(w->id, w->pool->hook_ctx);
     twill__found f;
     for (;;) {
+        /* One relaxed load between tasks; a broadcast share is answered
+           first (find takes it). */
+        if (twill__sched_leave_now(w) && !twill__mailbox_full(w) && leave(w, false))
+            break;
         if (!twill__sched_find(w, &loop, &f)) {
             twill__free_list_idle(&w->free);
-            if (w->pool->ops->idle(w, &f))
+            int r = w->pool->ops->idle(w, &f, idle_timeout(w));
+            if (r == TWILL__IDLE_STOP || (r == TWILL__IDLE_LEAVE && leave(w, true)))
                 break;
+            if (r == TWILL__IDLE_LEAVE)
+                continue;
         }
         twill__run_found(w, &f);
     }

@@ -86,6 +86,7 @@ static int start_one(twill_pool *pool)
        orders, twill_pool_size). */
     atomic_store_explicit(&pool->size, i + 1, memory_order_release);
     atomic_fetch_add_explicit(&pool->size_gen, 1, memory_order_release);
+    atomic_fetch_add_explicit(&pool->starting, 1, memory_order_relaxed);
     pthread_attr_t attr;
     rc = pthread_attr_init(&attr);
     if (rc == 0) {
@@ -94,6 +95,7 @@ static int start_one(twill_pool *pool)
         pthread_attr_destroy(&attr);
     }
     if (rc != 0) {
+        atomic_fetch_sub_explicit(&pool->starting, 1, memory_order_relaxed);
         atomic_store_explicit(&pool->size, i, memory_order_release);
         atomic_fetch_add_explicit(&pool->size_gen, 1, memory_order_release);
         return EAGAIN;
@@ -113,7 +115,9 @@ int twill__workers_start(twill_pool *pool, unsigned n)
 /* An outside job is queued: start one more worker if none is idle. */
 static TWILL_COLD void grow(twill_pool *pool)
 {
-    if (!pool->ops->starved(pool) || pthread_mutex_trylock(&pool->shutdown_lock) != 0)
+    /* relaxed: a hint (see starting). */
+    if (atomic_load_explicit(&pool->starting, memory_order_relaxed) != 0 ||
+        !pool->ops->starved(pool) || pthread_mutex_trylock(&pool->shutdown_lock) != 0)
         return;
     /* Under the lock: the state, size, max_workers and leave_from hold. */
     if (atomic_load_explicit(&pool->state, memory_order_relaxed) == TWILL__RUNNING &&

@@ -170,6 +170,11 @@ struct twill_pool {
        shutdown_lock, read by submitters (relaxed: hints for growing,
        re-checked under the lock). */
     _Atomic uint32_t base, max_workers;
+    /* Workers started and not yet looking for work: counted as idle by
+       elastic growth, so one backlog starts one worker, not one per
+       submit while it boots.  RMW by elastic.c (+1) and the worker (-1),
+       read by submitters (relaxed: a hint). */
+    _Atomic uint32_t starting;
     /* twill_pool_resize calls so far (under shutdown_lock; read by a
        shrinking resize while it waits, relaxed: did a later one take over?). */
     _Atomic uint32_t resizes;

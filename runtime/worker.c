@@ -72,8 +72,9 @@ static int64_t idle_timeout(const twill__worker *w)
    resize) or, timed_out, if it is an extra worker that idled for the idle
    timeout, and if it is its turn: the highest id, so that ids stay
    0..size-1.  Under shutdown_lock, which every change of size, every
-   broadcast post and shutdown's state change take: no broadcast can post
-   to our mailbox after we checked it empty, and the pool still runs.  We
+   broadcast post and shutdown's state change take, and which a worker
+   holds only with its mailbox empty (twill__wait_lock): no broadcast
+   share of ours is pending or can be posted, and the pool still runs.  We
    hand our tasks over, step size down (release: pairs with the acquire
    loads of size; the other workers rebuild their victim order), wake the
    resize that waits on size, and wake every sleeper: the next worker in
@@ -85,7 +86,7 @@ static bool leave(twill__worker *w, bool timed_out)
     if (twill__wait_lock(pool, w) != 0)
         return false;
     uint32_t size = atomic_load_explicit(&pool->size, memory_order_relaxed);
-    bool go = w->id + 1 == size && !twill__mailbox_full(w) &&
+    bool go = w->id + 1 == size &&
               (twill__sched_must_leave(w) ||
                (timed_out && w->id >= atomic_load_explicit(&pool->base, memory_order_relaxed)));
     if (go) {
@@ -114,6 +115,8 @@ void *twill__worker_main(void *arg)
        first find, stop after the loop has left for good. */
     if (w->pool->on_worker_start != NULL)
         w->pool->on_worker_start(w->id, w->pool->hook_ctx);
+    /* relaxed: a hint for elastic growth (sched.h). */
+    atomic_fetch_sub_explicit(&w->pool->starting, 1, memory_order_relaxed);
     twill__found f;
     for (;;) {
         /* One relaxed load between tasks; a broadcast share is answered

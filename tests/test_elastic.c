@@ -1,0 +1,370 @@
+/*
+ * test_elastic.c — the contract of elastic pools: twill_pool_resize,
+ * max_workers and idle_timeout_ns (twill.h, "Elastic pools").
+ */
+#include <pthread.h>
+#include <stdint.h>
+
+#include "testutil.h"
+
+/* Which workers ran a broadcast share: a bit per id. */
+static _Atomic uint64_t seen;
+
+static int mark_worker(void *arg)
+{
+    (void)arg;
+    int id = twill_worker_id();
+    cr_assert(id >= 0 && id < 64);
+    atomic_fetch_or(&seen, UINT64_C(1) << id);
+    return 0;
+}
+
+/* The ids that answer a broadcast: exactly 0..n-1 when n workers run. */
+static uint64_t answering(twill_pool *p)
+{
+    atomic_store(&seen, 0);
+    cr_assert_eq(twill_broadcast(p, mark_worker, NULL), 0);
+    return atomic_load(&seen);
+}
+
+static uint64_t ids_below(unsigned n)
+{
+    return (UINT64_C(1) << n) - 1;
+}
+
+Test(resize, grows_and_shrinks_to_exactly_the_size_asked)
+{
+    twill_pool *p = test_pool(1);
+    cr_assert_eq(twill_pool_resize(p, 4), 0);
+    cr_assert_eq(twill_pool_size(p), 4);
+    cr_assert_eq(answering(p), ids_below(4));
+    cr_assert_eq(twill_pool_resize(p, 2), 0);
+    cr_assert_eq(twill_pool_size(p), 2);
+    cr_assert_eq(answering(p), ids_below(2));
+    cr_assert_eq(twill_pool_resize(p, 2), 0); /* the same size: nothing to do */
+    cr_assert_eq(twill_pool_resize(p, 3), 0); /* a slot used before */
+    cr_assert_eq(answering(p), ids_below(3));
+    twill_pool_destroy(p);
+}
+
+Test(resize, bad_arguments_are_einval)
+{
+    twill_pool *p = test_pool(1);
+    cr_assert_eq(twill_pool_resize(NULL, 1), EINVAL);
+    cr_assert_eq(twill_pool_resize(p, 0), EINVAL);
+    cr_assert_eq(twill_pool_resize(p, TWILL_MAX_WORKERS + 1), EINVAL);
+    cr_assert_eq(twill_pool_size(p), 1);
+    twill_pool_destroy(p);
+
+    twill_config cfg = test_config(1);
+    cfg.max_workers = TWILL_MAX_WORKERS + 1;
+    cr_assert_eq(twill_pool_create(&p, &cfg), EINVAL);
+    cfg = test_config(1);
+    cfg.idle_timeout_ns = -1;
+    cr_assert_eq(twill_pool_create(&p, &cfg), EINVAL);
+}
+
+Test(resize, after_shutdown_is_eshutdown)
+{
+    twill_pool *p = test_pool(2);
+    cr_assert_eq(twill_pool_shutdown(p, TWILL_DRAIN, NULL), 0);
+    cr_assert_eq(twill_pool_resize(p, 3), ESHUTDOWN);
+    cr_assert_eq(twill_pool_resize(p, 1), ESHUTDOWN);
+    twill_pool_destroy(p);
+}
+
+typedef struct inside_resize {
+    twill_pool *pool;
+    unsigned to;
+    int rc;
+} inside_resize;
+
+static int resize_from_worker(void *arg)
+{
+    inside_resize *r = arg;
+    r->rc = twill_pool_resize(r->pool, r->to);
+    return 0;
+}
+
+Test(resize, from_a_worker_shrinking_is_edeadlk_growing_works)
+{
+    twill_pool *p = test_pool(2);
+    inside_resize r = {p, 1, -1};
+    cr_assert_eq(twill_run(p, resize_from_worker, &r), 0);
+    cr_assert_eq(r.rc, EDEADLK);
+    cr_assert_eq(twill_pool_size(p), 2);
+    r.to = 3;
+    cr_assert_eq(twill_run(p, resize_from_worker, &r), 0);
+    cr_assert_eq(r.rc, 0);
+    cr_assert_eq(twill_pool_size(p), 3);
+    twill_pool_destroy(p);
+}
+
+typedef struct resizer {
+    twill_pool *pool;
+    unsigned to;
+    int rc;
+    _Atomic long done;
+} resizer;
+
+static void *resize_thread(void *arg)
+{
+    resizer *r = arg;
+    r->rc = twill_pool_resize(r->pool, r->to);
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+Test(resize, shrink_waits_for_the_running_task_and_loses_nothing)
+{
+    twill_pool *p = test_pool(2);
+    gate g = GATE_INIT;
+    /* both workers inside a long task */
+    cr_assert_eq(twill_submit(p, gate_task, &g), 0);
+    cr_assert_eq(twill_submit(p, gate_task, &g), 0);
+    gate_wait_inside(&g, 2);
+    _Atomic long ran = 0;
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(twill_submit(p, count_task, &ran), 0);
+    resizer r = {p, 1, -1, 0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, resize_thread, &r), 0);
+    /* Worker 1 is still inside its task: the resize cannot be done.  No
+       timing here: the gate holds worker 1 until we open it. */
+    cr_assert_eq(atomic_load(&r.done), 0);
+    cr_assert_eq(twill_pool_size(p), 2);
+    gate_open(&g);
+    wait_count(&r.done, 1);
+    pthread_join(t, NULL);
+    cr_assert_eq(r.rc, 0);
+    cr_assert_eq(twill_pool_size(p), 1);
+    wait_count(&ran, 100);
+    size_t discarded = 1;
+    cr_assert_eq(twill_pool_shutdown(p, TWILL_DRAIN, &discarded), 0);
+    cr_assert_eq(atomic_load(&ran), 100);
+    cr_assert_eq(discarded, 0);
+    twill_pool_destroy(p);
+}
+
+/* The worker that will leave (1) pushes tasks into its own deque (inside
+   submits) while worker 0 is held, so nobody can steal them, and returns
+   while the shrink is pending: it must hand them over, not drop them or
+   keep them.  A broadcast puts each part on the right worker. */
+typedef struct spawner {
+    twill_pool *pool;
+    gate *hold, *g;
+    _Atomic long *ran;
+    int n;
+} spawner;
+
+static int spawn_on_1_hold_0(void *arg)
+{
+    spawner *s = arg;
+    if (twill_worker_id() == 0) {
+        gate_pass(s->hold);
+        return 0;
+    }
+    for (int i = 0; i < s->n; i++)
+        cr_assert_eq(twill_submit(s->pool, count_task, s->ran), 0);
+    gate_pass(s->g);
+    return 0;
+}
+
+static void *broadcast_thread(void *arg)
+{
+    spawner *s = arg;
+    cr_assert_eq(twill_broadcast(s->pool, spawn_on_1_hold_0, s), 0);
+    return NULL;
+}
+
+Test(resize, a_leaving_worker_hands_its_queued_tasks_over)
+{
+    twill_pool *p = test_pool(2);
+    gate g = GATE_INIT, hold = GATE_INIT;
+    _Atomic long ran = 0;
+    spawner s = {p, &hold, &g, &ran, 1000};
+    pthread_t b, t;
+    cr_assert_eq(pthread_create(&b, NULL, broadcast_thread, &s), 0);
+    gate_wait_inside(&hold, 1);
+    gate_wait_inside(&g, 1);
+    cr_assert_eq(atomic_load(&ran), 0);
+    resizer r = {p, 1, -1, 0};
+    cr_assert_eq(pthread_create(&t, NULL, resize_thread, &r), 0);
+    gate_open(&g); /* worker 1 returns to its loop and leaves */
+    wait_count(&r.done, 1);
+    pthread_join(t, NULL);
+    cr_assert_eq(r.rc, 0);
+    cr_assert_eq(twill_pool_size(p), 1);
+    gate_open(&hold); /* worker 0 runs what worker 1 handed over */
+    pthread_join(b, NULL);
+    wait_count(&ran, 1000);
+    cr_assert_eq(twill_pool_shutdown(p, TWILL_DRAIN, NULL), 0);
+    cr_assert_eq(atomic_load(&ran), 1000);
+    twill_stats st;
+    cr_assert_eq(twill_pool_stats(p, -1, &st), 0);
+    cr_assert_eq(st.tasks_run, 1000, "%lu", (unsigned long)st.tasks_run); /* broadcast shares are not tasks */
+    twill_pool_destroy(p);
+}
+
+Test(resize, stats_keep_the_work_of_workers_that_left)
+{
+    twill_pool *p = test_pool(3);
+    _Atomic long ran = 0;
+    for (int i = 0; i < 3000; i++)
+        cr_assert_eq(twill_submit(p, count_task, &ran), 0);
+    wait_count(&ran, 3000);
+    cr_assert_eq(twill_pool_resize(p, 1), 0);
+    twill_stats st;
+    cr_assert_eq(twill_pool_stats(p, -1, &st), 0);
+    cr_assert_eq(st.tasks_run, 3000);
+    cr_assert_eq(twill_pool_stats(p, 0, &st), 0);
+    cr_assert_eq(twill_pool_stats(p, 1, &st), EINVAL);
+    cr_assert_eq(twill_pool_stats(p, 2, &st), EINVAL);
+    twill_pool_destroy(p);
+}
+
+/* Hooks: a start and a stop per worker thread, for resized workers too. */
+typedef struct hook_counts {
+    _Atomic int starts[8], stops[8];
+} hook_counts;
+
+static void on_start(unsigned id, void *ctx)
+{
+    cr_assert_eq((int)id, twill_worker_id());
+    atomic_fetch_add(&((hook_counts *)ctx)->starts[id], 1);
+}
+
+static void on_stop(unsigned id, void *ctx)
+{
+    cr_assert_eq((int)id, twill_worker_id());
+    atomic_fetch_add(&((hook_counts *)ctx)->stops[id], 1);
+}
+
+Test(resize, hooks_run_once_per_worker_thread)
+{
+    hook_counts h = {0};
+    twill_config cfg = test_config(1);
+    cfg.on_worker_start = on_start;
+    cfg.on_worker_stop = on_stop;
+    cfg.hook_ctx = &h;
+    twill_pool *p;
+    cr_assert_eq(twill_pool_create(&p, &cfg), 0);
+    cr_assert_eq(twill_pool_resize(p, 3), 0);
+    cr_assert_eq(twill_pool_resize(p, 1), 0); /* joined: stop hooks have run */
+    cr_assert_eq(atomic_load(&h.stops[1]), 1);
+    cr_assert_eq(atomic_load(&h.stops[2]), 1);
+    cr_assert_eq(atomic_load(&h.stops[0]), 0);
+    cr_assert_eq(twill_pool_resize(p, 2), 0);
+    twill_pool_destroy(p);
+    int want_starts[3] = {1, 2, 1}, want_stops[3] = {1, 2, 1};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(atomic_load(&h.starts[i]), want_starts[i], "worker %d", i);
+        cr_assert_eq(atomic_load(&h.stops[i]), want_stops[i], "worker %d", i);
+    }
+}
+
+/* Elastic: grows while outside tasks wait and nobody is idle, up to
+   max_workers, and the extra workers exit after the idle timeout. */
+static twill_pool *elastic_pool(unsigned workers, unsigned max, hook_counts *h)
+{
+    twill_config cfg = test_config(workers);
+    cfg.max_workers = max;
+    cfg.idle_timeout_ns = 20 * 1000000LL;
+    cfg.on_worker_start = on_start;
+    cfg.on_worker_stop = on_stop;
+    cfg.hook_ctx = h;
+    twill_pool *p;
+    cr_assert_eq(twill_pool_create(&p, &cfg), 0);
+    return p;
+}
+
+/* Poll with a deadline until the pool has n workers. */
+static void wait_size(twill_pool *p, unsigned n)
+{
+    struct timespec dl = test_deadline(), now;
+    while (twill_pool_size(p) != n) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        cr_assert(now.tv_sec < dl.tv_sec, "size stuck at %u, want %u", twill_pool_size(p), n);
+        sched_yield();
+    }
+}
+
+Test(elastic, grows_under_a_backlog_up_to_max_and_shrinks_after_idling)
+{
+    hook_counts h = {0};
+    twill_pool *p = elastic_pool(1, 3, &h);
+    gate g = GATE_INIT;
+    /* Three tasks that block: they can only all be inside at once if the
+       pool grew to three workers (each submit found no idle worker once
+       the earlier ones were inside). */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(twill_submit(p, gate_task, &g), 0);
+        gate_wait_inside(&g, i + 1);
+    }
+    cr_assert_eq(twill_pool_size(p), 3);
+    /* At the maximum: more waiting work grows nothing. */
+    _Atomic long ran = 0;
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(twill_submit(p, count_task, &ran), 0);
+    cr_assert_eq(twill_pool_size(p), 3);
+    gate_open(&g);
+    wait_count(&ran, 10);
+    /* Idle now: the extra workers leave after the timeout, highest first,
+       down to the base size, and not below it. */
+    wait_size(p, 1);
+    cr_assert_eq(atomic_load(&h.stops[2]), 1);
+    cr_assert_eq(answering(p), ids_below(1));
+    /* It grows again on demand, reusing the slots. */
+    gate g2 = GATE_INIT;
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(twill_submit(p, gate_task, &g2), 0);
+        gate_wait_inside(&g2, i + 1);
+    }
+    /* At least 2: a submit that races the worker's step from its last
+       task to idling sees nobody idle (growth is eager by design). */
+    unsigned grown = twill_pool_size(p);
+    cr_assert(grown >= 2 && grown <= 3, "size %u", grown);
+    gate_open(&g2);
+    twill_pool_destroy(p);
+    cr_assert_eq(atomic_load(&h.starts[1]), 2);
+    cr_assert_eq(atomic_load(&h.stops[1]), 2);
+    cr_assert_eq(atomic_load(&h.starts[0]), 1);
+    cr_assert_eq(atomic_load(&h.stops[0]), 1);
+}
+
+Test(elastic, resize_sets_the_base_and_raises_the_maximum)
+{
+    hook_counts h = {0};
+    twill_pool *p = elastic_pool(1, 2, &h);
+    cr_assert_eq(twill_pool_resize(p, 4), 0); /* max 2 -> 4 */
+    cr_assert_eq(twill_pool_size(p), 4);
+    cr_assert_eq(answering(p), ids_below(4));
+    /* base 4: nobody above it to time out; resize down to 2 */
+    cr_assert_eq(twill_pool_resize(p, 2), 0);
+    cr_assert_eq(twill_pool_size(p), 2);
+    /* max stays 4: a backlog grows it past the base again */
+    gate g = GATE_INIT;
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(twill_submit(p, gate_task, &g), 0);
+        gate_wait_inside(&g, i + 1);
+    }
+    cr_assert_eq(twill_pool_size(p), 4);
+    gate_open(&g);
+    wait_size(p, 2);
+    twill_pool_destroy(p);
+}
+
+Test(elastic, a_fixed_pool_never_grows)
+{
+    twill_pool *p = test_pool(1);
+    gate g = GATE_INIT;
+    cr_assert_eq(twill_submit(p, gate_task, &g), 0);
+    gate_wait_inside(&g, 1);
+    _Atomic long ran = 0;
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(twill_submit(p, count_task, &ran), 0);
+    cr_assert_eq(twill_pool_size(p), 1);
+    gate_open(&g);
+    wait_count(&ran, 10);
+    twill_pool_destroy(p);
+}

@@ -376,7 +376,7 @@ typedef struct twill_stats {
                                  group spawns) */
     uint64_t steals;          /* tasks taken from another worker's deque */
     uint64_t steal_attempts;  /* steal tries on non-empty looking deques */
-    uint64_t injected;        /* tasks taken from the injector (outside submissions) */
+    uint64_t injected;        /* outside submissions taken (from every level's queue) */
     uint64_t parks;           /* times a worker went to sleep */
     uint64_t wakes;           /* times a sleeping worker woke up */
     uint64_t bind_failures;   /* workers that could not be pinned (never fatal) */

@@ -38,7 +38,7 @@ TWILL_COLD void twill__job_poll(twill__worker *w)
     if (w->polling || w->waits > TWILL__HELP_DEPTH)
         return;
     if (twill_unlikely(++w->polls % TWILL__LOW_EVERY == 0)) {
-        twill__task *low = twill__prioq_pop(&w->pool->low);
+        twill__task *low = twill__sched_take_level(w, &w->pool->low);
         if (low != NULL) {
             w->polling = true;
             twill__run_record(w, low);
@@ -62,7 +62,7 @@ TWILL_COLD void twill__job_run_high(twill__worker *w)
     atomic_store_explicit(&w->high_hint, false, memory_order_relaxed);
     if (w->polling || w->waits > TWILL__HELP_DEPTH)
         return;
-    twill__task *t = twill__prioq_pop(&w->pool->high);
+    twill__task *t = twill__sched_take_level(w, &w->pool->high);
     if (t == NULL)
         return;
     w->polling = true;

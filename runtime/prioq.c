@@ -102,7 +102,7 @@ void twill__prioq_push(twill__prioq *q, twill__task *t)
     pthread_mutex_unlock(&q->lock);
 }
 
-twill__task *twill__prioq_pop(twill__prioq *q)
+twill__task *twill__prioq_pop(twill__prioq *q, bool *outside)
 {
     if (!twill__prioq_nonempty(q))
         return NULL;
@@ -114,6 +114,8 @@ twill__task *twill__prioq_pop(twill__prioq *q)
             q->head->prev = NULL;
         else
             q->tail = NULL;
+        if (outside != NULL)
+            *outside = t->queued == QUEUED_OUTSIDE;
         if (t->queued == QUEUED_OUTSIDE) {
             q->external--;
             if (q->blocked > 0)

@@ -48,8 +48,9 @@ int twill__prioq_submit(twill__prioq *q, const twill__job *job, int64_t timeout_
 /* A worker of the pool: queue t (already shared).  Never blocks. */
 void twill__prioq_push(twill__prioq *q, twill__task *t);
 
-/* Any thread: the oldest record, or NULL. */
-twill__task *twill__prioq_pop(twill__prioq *q);
+/* Any thread: the oldest record, or NULL; *outside (when not NULL) says
+   whether it was submitted from outside. */
+twill__task *twill__prioq_pop(twill__prioq *q, bool *outside);
 
 /* Shutdown: refuse outside submits from now on, wake blocked submitters. */
 void twill__prioq_close(twill__prioq *q);

@@ -471,6 +471,17 @@ static inline bool twill__mailbox_take(twill__worker *w, twill__found *f)
     return true;
 }
 
+/* Worker w: the oldest record of a HIGH or LOW queue, or NULL; one taken
+   from an outside submission counts as injected, as at NORMAL. */
+static inline twill__task *twill__sched_take_level(twill__worker *w, twill__prioq *q)
+{
+    bool outside = false;
+    twill__task *t = twill__prioq_pop(q, &outside);
+    if (outside)
+        TWILL__COUNT(w, injected, 1);
+    return t;
+}
+
 /* Worker w: one attempt to find work, by priority: a queued HIGH task
    first, then the policy's own order (own queue, outside, peers), then
    LOW.  Each level's queue costs one load when empty.  A deeply nested
@@ -484,14 +495,14 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
         return true;
     bool shallow = want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX;
     if (twill_unlikely(twill__prioq_nonempty(&pool->high)) && shallow &&
-        (f->rec = twill__prioq_pop(&pool->high)) != NULL)
+        (f->rec = twill__sched_take_level(w, &pool->high)) != NULL)
         return true;
     bool got = twill_likely(twill__stealing(w)) ? twill__steal_find(w, want, f)
                                                 : pool->ops->find(w, want, f);
     if (got)
         return true;
     return twill_unlikely(twill__prioq_nonempty(&pool->low)) && shallow &&
-           (f->rec = twill__prioq_pop(&pool->low)) != NULL;
+           (f->rec = twill__sched_take_level(w, &pool->low)) != NULL;
 }
 
 /* Any thread, after queueing a HIGH record: tell every worker to look

@@ -339,7 +339,7 @@ bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *
         return true;
     twill__prioq *handed = &sp(w->pool)->handed;
     return shallow && twill_unlikely(twill__prioq_nonempty(handed)) &&
-           (f->rec = twill__prioq_pop(handed)) != NULL;
+           (f->rec = twill__prioq_pop(handed, NULL)) != NULL;
 }
 
 /* -------------------------------------------------------------- idle -- */

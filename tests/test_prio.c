@@ -242,6 +242,9 @@ Test(prio, pushes_from_inside_never_block_at_any_level, .timeout = 30)
     cr_assert_eq(twill_run(p, submit_many_inside, &ran), 0, "a try-once push from inside failed");
     cr_assert_eq(twill_pool_shutdown(p, TWILL_DRAIN, NULL), 0);
     cr_assert_eq(atomic_load(&ran), 300);
+    twill_stats st;
+    cr_assert_eq(twill_pool_stats(p, -1, &st), 0);
+    cr_assert_eq(st.injected, 1, "only the outside twill_run counts as injected");
     twill_pool_destroy(p);
 }
 
@@ -316,6 +319,9 @@ Test(prio, drain_runs_every_level, .timeout = 30)
         cr_assert_eq(twill_submit_prio(p, (twill_prio)(i % 3 - 1), count_task, &ran, -1), 0);
     cr_assert_eq(twill_pool_shutdown(p, TWILL_DRAIN, NULL), 0);
     cr_assert_eq(atomic_load(&ran), 300);
+    twill_stats st;
+    cr_assert_eq(twill_pool_stats(p, -1, &st), 0);
+    cr_assert_eq(st.injected, 300, "outside submissions of every level count as injected");
     twill_pool_destroy(p);
 }
 

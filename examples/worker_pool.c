@@ -1,7 +1,8 @@
 /*
  * worker_pool.c — the worker-pool pattern: producers outside the pool, a
- * bounded queue with backpressure, results through a task group, and a
- * graceful shutdown on SIGINT.
+ * bounded queue with backpressure, urgent jobs at a higher priority, an
+ * elastic pool that grows while jobs wait, results through a task group,
+ * and a graceful shutdown on SIGINT.
  *
  * PRODUCERS threads spawn jobs into one task group from outside the pool.
  * Outside submissions go through the pool's bounded injector, kept small here
@@ -10,6 +11,13 @@
  * the program reports how many spawns had to wait and for how long.  Each job
  * writes its result into its own slot; twill_group_wait is the point after
  * which all of them can be read.
+ *
+ * Every URGENT_EVERY-th job is urgent: spawned at TWILL_PRIO_HIGH, it starts
+ * before the NORMAL jobs already queued (its own queue, its own bound).  The
+ * pool is elastic: it starts with one worker per core and may grow to two
+ * per online CPU (max_workers) while jobs wait and no worker is idle; the extra
+ * workers exit after IDLE_TIMEOUT_MS without work.  The program reports the
+ * largest size it saw.
  *
  * On SIGINT (Ctrl-C) the producers stop, then:
  *   default    drain: every job already accepted still runs, none is lost;
@@ -49,7 +57,9 @@ enum {
     PRODUCERS = 3,
     QUEUE_CAPACITY = 8,
     JOB_ROUNDS = 10000, /* rounds of example_random per job: ~0.15 ms on a busy 2-core VM */
-    SHOW_DISCARDED = 8  /* discarded job ids printed */
+    SHOW_DISCARDED = 8, /* discarded job ids printed */
+    URGENT_EVERY = 100, /* every 100th job is spawned at TWILL_PRIO_HIGH */
+    IDLE_TIMEOUT_MS = 50
 };
 #define WAITED_MS 0.02 /* a spawn that took longer than this waited for a slot */
 
@@ -63,10 +73,13 @@ typedef struct producer {
     pthread_t thread;
     struct shared *shared;
     size_t submitted, waited; /* spawns accepted; of those, spawns that waited */
+    size_t urgent;            /* spawns accepted at TWILL_PRIO_HIGH */
+    unsigned peak_workers;    /* the largest pool size this producer saw */
     double waited_ms;         /* time spent waiting for a slot */
 } producer;
 
 typedef struct shared {
+    twill_pool *pool;
     twill_group group;
     job *jobs;
     size_t njobs, interrupt_after;
@@ -127,11 +140,17 @@ static void *produce(void *arg)
         size_t id = atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
         if (id >= s->njobs)
             break;
+        bool urgent = id % URGENT_EVERY == 0;
         double t0 = example_now_ms();
-        if (twill_group_spawn(&s->group, run_job, &s->jobs[id]) != 0)
+        if (twill_group_spawn_prio(&s->group, urgent ? TWILL_PRIO_HIGH : TWILL_PRIO_NORMAL,
+                                   run_job, &s->jobs[id]) != 0)
             break; /* ESHUTDOWN: a cancelling shutdown started; nothing was taken */
         double waited = example_now_ms() - t0;
         p->submitted++;
+        p->urgent += urgent;
+        unsigned size = twill_pool_size(s->pool);
+        if (size > p->peak_workers)
+            p->peak_workers = size;
         p->waited += waited > WAITED_MS;
         p->waited_ms += waited > WAITED_MS ? waited : 0;
         if (id + 1 == s->interrupt_after)
@@ -180,12 +199,15 @@ static int compare_ids(const void *a, const void *b)
    submitted; print the account.  Returns true when it balances. */
 static bool report(const shared *s, const producer *prod, size_t discarded, bool interrupted)
 {
-    size_t submitted = 0, waited = 0, completed = 0, wrong = 0;
+    size_t submitted = 0, waited = 0, urgent = 0, completed = 0, wrong = 0;
+    unsigned peak = 0;
     double waited_ms = 0;
     for (int i = 0; i < PRODUCERS; i++) {
         submitted += prod[i].submitted;
         waited += prod[i].waited;
+        urgent += prod[i].urgent;
         waited_ms += prod[i].waited_ms;
+        peak = prod[i].peak_workers > peak ? prod[i].peak_workers : peak;
     }
     for (size_t i = 0; i < s->njobs; i++)
         if (s->jobs[i].done) {
@@ -197,6 +219,7 @@ static bool report(const shared *s, const producer *prod, size_t discarded, bool
            interrupted ? "interrupted by SIGINT" : "all jobs in", submitted, completed, hooked);
     printf("backpressure: %zu of %zu spawns waited for one of %d queue slots, %.1f ms in all\n",
            waited, submitted, QUEUE_CAPACITY, waited_ms);
+    printf("%zu urgent jobs at TWILL_PRIO_HIGH; elastic pool: up to %u workers\n", urgent, peak);
     if (hooked > 0) {
         qsort(s->discarded, hooked, sizeof *s->discarded, compare_ids);
         printf("discarded jobs:");
@@ -249,8 +272,13 @@ int main(int argc, char **argv)
     cfg.discard = on_discard;
     cfg.discard_ctx = &s;
     cfg.name = "job";
+    /* elastic: the default size (a worker per core), growing up to two
+       workers per online CPU while jobs wait */
+    cfg.max_workers = 2 * (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    cfg.idle_timeout_ns = IDLE_TIMEOUT_MS * 1000000LL;
     twill_pool *pool;
     example_check(twill_pool_create(&pool, &cfg), "twill_pool_create");
+    s.pool = pool;
     example_check(twill_group_init(&s.group, pool), "twill_group_init");
     producer prod[PRODUCERS] = {0};
     for (int i = 0; i < PRODUCERS; i++) {

@@ -1,0 +1,69 @@
+/*
+ * bench/resize.c — how long twill_pool_resize takes (issue 11).  For each
+ * N in 2, 4, 8, 16: a 1-worker pool grows to N and shrinks back to 1,
+ * --size times; prints the median of each direction:
+ *   bench=resize sched=stealing from=1 to=8 reps=50 grow_us=.. shrink_us=..
+ * Grow: until the N-1 new threads are created (not until they run).
+ * Shrink: until the surplus workers have left and been joined (their
+ * threads exited), from idle.  The scheduler comes from $TWILL_SCHED.
+ * Usage: bench_resize [--size REPS]
+ * A probe run by hand (README, "Elastic pools"), not by bench/run.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "twill.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    int reps = argc > 2 && strcmp(argv[1], "--size") == 0 ? atoi(argv[2]) : 50;
+    if (reps < 1) {
+        fprintf(stderr, "usage: bench_resize [--size REPS]\n");
+        return 1;
+    }
+    twill_config cfg;
+    twill_config_init(&cfg);
+    cfg.workers = 1;
+    twill_pool *pool;
+    if (twill_pool_create(&pool, &cfg) != 0)
+        return 1;
+    double *grow = calloc((size_t)reps, sizeof *grow), *shrink = calloc((size_t)reps, sizeof *shrink);
+    const char *sched = getenv("TWILL_SCHED");
+    for (unsigned n = 2; n <= 16; n *= 2) {
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_s();
+            if (twill_pool_resize(pool, n) != 0)
+                return 1;
+            double t1 = now_s();
+            if (twill_pool_resize(pool, 1) != 0)
+                return 1;
+            grow[r] = t1 - t0;
+            shrink[r] = now_s() - t1;
+        }
+        qsort(grow, (size_t)reps, sizeof *grow, cmp);
+        qsort(shrink, (size_t)reps, sizeof *shrink, cmp);
+        printf("bench=resize sched=%s from=1 to=%u reps=%d grow_us=%.1f shrink_us=%.1f\n",
+               sched != NULL ? sched : "stealing", n, reps, grow[reps / 2] * 1e6,
+               shrink[reps / 2] * 1e6);
+    }
+    free(grow);
+    free(shrink);
+    twill_pool_destroy(pool);
+    return 0;
+}

@@ -206,6 +206,73 @@ Test(resize, a_leaving_worker_hands_its_queued_tasks_over)
     twill_pool_destroy(p);
 }
 
+/* A broadcast posted while a shrink waits for busy workers: each answers
+   its share before it leaves (the share is part of its current work), so
+   the broadcast returns with every share run.  A first broadcast places
+   the work: workers 1 and 2 (the ones that must leave) block in it,
+   worker 0 returns at once and is free to run the second one's share. */
+static _Atomic long shares;
+static gate hold12 = GATE_INIT;
+
+static int block_1_and_2(void *arg)
+{
+    (void)arg;
+    if (twill_worker_id() != 0)
+        gate_pass(&hold12);
+    return 0;
+}
+
+static int count_share(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&shares, 1);
+    return 0;
+}
+
+typedef struct caster {
+    twill_pool *pool;
+    twill_fn fn;
+    int rc;
+    _Atomic long done;
+} caster;
+
+static void *cast_thread(void *arg)
+{
+    caster *c = arg;
+    c->rc = twill_broadcast(c->pool, c->fn, NULL);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+Test(resize, a_leaving_worker_answers_a_broadcast_posted_before_it_leaves)
+{
+    twill_pool *p = test_pool(3);
+    atomic_store(&shares, 0);
+    caster place = {p, block_1_and_2, -1, 0}, cast = {p, count_share, -1, 0};
+    pthread_t pt, rt, ct;
+    cr_assert_eq(pthread_create(&pt, NULL, cast_thread, &place), 0);
+    gate_wait_inside(&hold12, 2);
+    resizer r = {p, 1, -1, 0};
+    cr_assert_eq(pthread_create(&rt, NULL, resize_thread, &r), 0);
+    cr_assert_eq(pthread_create(&ct, NULL, cast_thread, &cast), 0);
+    /* worker 0's share ran: the broadcast has posted to all three, and
+       workers 1 and 2 are still inside the first one */
+    wait_count(&shares, 1);
+    gate_open(&hold12);
+    wait_count(&place.done, 1);
+    wait_count(&cast.done, 1);
+    wait_count(&r.done, 1);
+    pthread_join(pt, NULL);
+    pthread_join(ct, NULL);
+    pthread_join(rt, NULL);
+    cr_assert_eq(place.rc, 0);
+    cr_assert_eq(cast.rc, 0);
+    cr_assert_eq(r.rc, 0);
+    cr_assert_eq(atomic_load(&shares), 3);
+    cr_assert_eq(twill_pool_size(p), 1);
+    twill_pool_destroy(p);
+}
+
 Test(resize, stats_keep_the_work_of_workers_that_left)
 {
     twill_pool *p = test_pool(3);

@@ -60,6 +60,11 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
             rb = wait_taken(w, &t);
             break;
         }
+        if (x == TWILL__TIMED_SELF) { /* inline, but the pool traces: time b */
+            rb = twill__job_run_timed(w, b, b_arg, TWILL__JOB_JOIN);
+            twill__ran_inline(w, rb);
+            break;
+        }
         if (x == TWILL__HIGH_FIRST) /* a queued HIGH task starts before b */
             twill__job_run_high(w);
         else

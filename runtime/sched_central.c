@@ -269,7 +269,9 @@ static bool idle(twill__worker *w, twill__found *f)
             }
             c->idle++;
             TWILL__COUNT(w, parks, 1);
+            twill__trace_span parked = twill__trace_begin(w->trace, TWILL__TR_PARK);
             pthread_cond_wait(&c->work, &c->lock);
+            twill__trace_end(w->trace, &parked, TWILL__TRE_PARK, 0, 1);
             TWILL__COUNT(w, wakes, 1);
             c->idle--;
         }

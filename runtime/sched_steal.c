@@ -80,7 +80,7 @@ static int create(twill_pool *pool, size_t capacity)
     for (unsigned i = 0; i < n; i++) {
         twill__steal_worker *s = &pool->workers[i].s;
         s->work_ev = &p->work_ev;
-        atomic_init(&s->join_fast, true);
+        atomic_init(&s->join_fast, pool->workers[i].trace == NULL); /* sched.h */
         s->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
         /* victims, then the level ends (at most one level per victim) */
         s->victims = malloc(2 * (n > 1 ? n - 1 : 1) * sizeof *s->victims);
@@ -237,6 +237,7 @@ static twill__task *steal_from(twill__worker *w, unsigned v, bool *lost)
     }
     twill__task *t = x;
     TWILL__COUNT(w, steals, 1);
+    twill__trace_steal(w->trace, v);
     if (t->job.kind == TWILL__JOB_JOIN)
         /* relaxed: a hint for the joiner's leapfrogging. */
         atomic_store_explicit(&t->thief, (int)w->id, memory_order_relaxed);
@@ -343,7 +344,10 @@ static bool park(twill__worker *w)
         return true;
     }
     TWILL__COUNT(w, parks, 1);
-    if (twill__event_wait(ev, key, -1))
+    twill__trace_span parked = twill__trace_begin(w->trace, TWILL__TR_PARK);
+    bool woken = twill__event_wait(ev, key, -1);
+    twill__trace_end(w->trace, &parked, TWILL__TRE_PARK, 0, woken);
+    if (woken)
         TWILL__COUNT(w, wakes, 1);
     return false;
 }

@@ -65,10 +65,14 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
             twill__ran_inline(w, rb);
             break;
         }
-        if (x == TWILL__HIGH_FIRST) /* a queued HIGH task starts before b */
+        if (x == TWILL__HIGH_FIRST) { /* a queued HIGH task starts before b */
             twill__job_run_high(w);
-        else
+        } else {
+            /* a record a pushed, or, when a wait nested in a ran our b
+               (see twill__steal_find), an older join's private half */
+            twill__task_share(x);
             twill__run_record(w, x);
+        }
     }
     return ra != 0 ? ra : rb;
 }

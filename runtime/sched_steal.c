@@ -283,8 +283,14 @@ static twill__task *steal_pass(twill__worker *w, int first)
 
 bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f)
 {
-    if ((f->rec = twill__steal_pop(w)) != NULL)
+    if ((f->rec = twill__steal_pop(w)) != NULL) {
+        /* A join half leaves its join here (a wait nested above the join,
+           such as an outside job's group wait in a poll, runs it), maybe
+           from the private stack, where it was never shared: its finish
+           needs `done`. */
+        twill__task_share(f->rec);
         return true;
+    }
     /* A deeply nested wait also takes outside jobs (which it may depend
        on: a group fed from outside), up to a hard depth that bounds the
        stack, but never steals. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tests/trace_check.py — check a twill trace file (twill_config.trace_path).
 
-  python3 tests/trace_check.py FILE [--expect KEY=N ...] [--name SYMBOL] [--thread TID]
+  python3 tests/trace_check.py FILE [--expect KEY=N ...] [--name SYMBOL] [--thread TID ...]
                                [--exact | --live]
 
 Checks that FILE parses as JSON (python's json module) in the Trace Event
@@ -26,7 +26,8 @@ Format's JSON Object Format, as Perfetto and chrome://tracing read it:
   outside (outside submissions), dropped (dropped_events), kept (events on
   worker tracks).
 --name SYMBOL: some task event is named SYMBOL (dladdr found it); repeatable.
---thread TID: every outside submission names thread TID.
+--thread TID: the outside submissions came from exactly the threads given
+  (repeatable).
 Exit status 0 when every check passes; otherwise each failure is printed.
 """
 import argparse
@@ -77,7 +78,7 @@ def main():
     ap.add_argument("file")
     ap.add_argument("--expect", action="append", default=[], metavar="KEY=N")
     ap.add_argument("--name", action="append", default=[])
-    ap.add_argument("--thread", type=int)
+    ap.add_argument("--thread", type=int, action="append", default=[])
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--exact", action="store_true")
     mode.add_argument("--live", action="store_true")
@@ -171,10 +172,10 @@ def main():
                    for t in tracks.values() for e in t):
             fail(f"no task event named {name}")
 
-    if args.thread is not None:
-        for e in tracks.get(OUTSIDE_TID, []):
-            if e["args"]["thread"] != args.thread:
-                fail(f"outside submission from thread {e['args']['thread']}, not {args.thread}")
+    if args.thread:
+        seen = {e["args"]["thread"] for e in tracks.get(OUTSIDE_TID, [])}
+        if seen != set(args.thread):
+            fail(f"outside submissions from threads {sorted(seen)}, not {sorted(args.thread)}")
     for msg in failures:
         print(f"{args.file}: {msg}")
     if not failures:

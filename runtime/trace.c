@@ -6,8 +6,9 @@
  *   {"otherData": {...}, "traceEvents": [...]}
  * otherData first: it is the metadata block (twill version, pool config,
  * topology, dropped events, each worker's time split and counters), and
- * Perfetto's importer reads it only when it arrives in one piece, which
- * the file's first chunk always is.  traceEvents holds
+ * Perfetto's importer fails on an otherData split across two of the chunks
+ * it reads, so it goes where the first chunk holds it whole (a few hundred
+ * bytes a worker).  traceEvents holds
  *   "M" process_name / thread_name / thread_sort_index: the pool, one track
  *       per worker (tid = worker id + 1; its name carries its time split),
  *       one for outside threads (tid = TWILL_MAX_WORKERS + 1);
@@ -275,7 +276,7 @@ typedef struct event {
 
 /* What the writer took from one ring. */
 typedef struct track {
-    event *ev;                       /* oldest first, then sorted (write_track) */
+    event *ev;                       /* sorted by start, longer first (take_all) */
     size_t n;
     uint64_t dropped;                /* recorded but not in ev */
     int64_t ns[TWILL__TR_STATES];    /* the time split */
@@ -289,10 +290,11 @@ static int by_start(const void *a, const void *b)
     return x->dur > y->dur ? -1 : x->dur < y->dur;
 }
 
-/* Copy ring r into t (see put() for the ordering).  The ring is final when
-   its worker had exited before and after the copy and recorded nothing in
-   between; otherwise the slot of the oldest index may be mid-rewrite and
-   is left out.  0 or ENOMEM. */
+/* Copy ring r into t, oldest first (see put() for the ordering).  The
+   ring is final when its worker had exited before and after the copy and
+   recorded nothing in between; otherwise the slots that may be mid-rewrite
+   (index head - slots, and any the owner reached during the copy) are
+   left out.  0 or ENOMEM. */
 static int snapshot(twill__trace_ring *r, int64_t now, track *t)
 {
     uint64_t slots = r->mask + 1;
@@ -332,7 +334,6 @@ static int snapshot(twill__trace_ring *r, int64_t now, track *t)
         int64_t open = now - atomic_load_explicit(&r->since, memory_order_relaxed);
         t->ns[st] += open > 0 ? open : 0;
     }
-    qsort(t->ev, t->n, sizeof *t->ev, by_start);
     return 0;
 }
 
@@ -452,8 +453,8 @@ static int write_event(FILE *f, int pid, unsigned tid, int64_t origin, const eve
             return ENOMEM;
     }
     bool instant = type == TWILL__TRE_STEAL || type == TWILL__TRE_SUBMIT;
-    fprintf(f, ",\n{\"ph\":\"%s\",\"pid\":%d,\"tid\":%u,\"ts\":", instant ? "i\",\"s\":\"t" : "X",
-            pid, tid);
+    fprintf(f, ",\n{\"ph\":%s,\"pid\":%d,\"tid\":%u,\"ts\":",
+            instant ? "\"i\",\"s\":\"t\"" : "\"X\"", pid, tid);
     put_us(f, e->ts - origin);
     if (!instant) {
         fputs(",\"dur\":", f);
@@ -588,15 +589,19 @@ static int take_all(twill__trace *tr, track *w, unsigned *nw, track *out)
     pthread_mutex_lock(&tr->outside_lock);
     int rc = snapshot(tr->outside, now, out);
     pthread_mutex_unlock(&tr->outside_lock);
+    if (rc == 0)
+        qsort(out->ev, out->n, sizeof *out->ev, by_start);
     *nw = 0;
     for (unsigned i = 0; i < TWILL_MAX_WORKERS && rc == 0; i++) {
         /* acquire: pairs with ring_for's release store. */
         twill__trace_ring *r = atomic_load_explicit(&tr->rings[i], memory_order_acquire);
         if (r == NULL)
-            break; /* ids are dense: 0..size-1 */
+            break; /* ids are dense: 0..size-1, and rings are kept until destroy */
         rc = snapshot(r, now, &w[i]);
-        if (rc == 0)
+        if (rc == 0) {
+            qsort(w[i].ev, w[i].n, sizeof *w[i].ev, by_start);
             *nw = i + 1;
+        }
     }
     return rc;
 }

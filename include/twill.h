@@ -173,7 +173,8 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded);
 
 /*
  * Shut down with TWILL_DRAIN if still running, join every thread and free
- * everything.  NULL: no-op.  Called from one of the pool's own workers it
+ * everything; a pool with a trace_path writes its trace there first (a
+ * failed write is not reported: twill_pool_trace_write reports).  NULL: no-op.  Called from one of the pool's own workers it
  * does nothing (it cannot wait for itself; the pool stays valid).  Must not
  * run concurrently with any other use of the pool.
  */

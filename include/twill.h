@@ -44,6 +44,11 @@ extern "C" {
 #define TWILL_DEFAULT_IDLE_TIMEOUT_NS 1000000000
 /* Largest accepted queue_capacity (2^24 slots); more is EINVAL. */
 #define TWILL_MAX_QUEUE_CAPACITY (1u << 24)
+/* Events a trace keeps per track when twill_config.trace_events is 0
+   (2^18: 8 MiB a worker at 32 bytes an event, committed as it fills). */
+#define TWILL_TRACE_EVENTS_DEFAULT (1u << 18)
+/* Largest accepted trace_events (2^26); more is EINVAL. */
+#define TWILL_MAX_TRACE_EVENTS (1u << 26)
 
 typedef struct twill_pool twill_pool;
 typedef int (*twill_fn)(void *arg);
@@ -115,6 +120,21 @@ typedef struct twill_config {
        for every worker that starts or exits.  <= TWILL_MAX_WORKERS. */
     unsigned    max_workers;
     int64_t     idle_timeout_ns; /* >= 0 */
+    /* Timeline trace (NULL or "": none; $TWILL_TRACE=path sets it; copied
+       at create).  Each worker records every task it runs (start, duration,
+       function, kind), its steals, parks and helping waits; outside
+       submissions are recorded with the submitting thread.
+       twill_pool_destroy writes it all to this path as Chrome trace-event
+       JSON, which Perfetto (ui.perfetto.dev) and chrome://tracing open;
+       twill_pool_trace_write writes it at any time (README "Trace").  A
+       write at destroy that fails is lost silently.  Off, it costs the hot
+       paths at most one predictable branch. */
+    const char *trace_path;
+    /* Events kept per track (each worker's, the outside threads'): the
+       newest; older ones are dropped and the file counts them.  0:
+       TWILL_TRACE_EVENTS_DEFAULT unless $TWILL_TRACE_EVENTS = 1..2^26;
+       rounded up to a power of two; > TWILL_MAX_TRACE_EVENTS is EINVAL. */
+    size_t      trace_events;
 } twill_config;
 
 /* ---------------------------------------------------------------- pools -- */
@@ -122,7 +142,9 @@ typedef struct twill_config {
 /*
  * Fill *cfg with the defaults, then apply the environment:
  *   TWILL_WORKERS = decimal 1..1024, TWILL_PIN = cores|threads|none,
- *   TWILL_SCHED = stealing|central, TWILL_IDLE = default|park|spin.
+ *   TWILL_SCHED = stealing|central, TWILL_IDLE = default|park|spin,
+ *   TWILL_TRACE = path (trace_path points into the environment),
+ *   TWILL_TRACE_EVENTS = decimal 1..2^26.
  * Invalid environment values are ignored (the default stays).  Fields set
  * after this call win.  cfg NULL: no-op.  Thread-safe as long as no thread
  * modifies the environment concurrently.
@@ -133,7 +155,7 @@ void twill_config_init(twill_config *cfg);
  * Create a pool and start its workers.  cfg NULL: twill_config_init()
  * defaults.  Returns 0 and sets *out; EINVAL when out is NULL, workers or
  * max_workers > TWILL_MAX_WORKERS, queue_capacity > TWILL_MAX_QUEUE_CAPACITY,
- * idle_timeout_ns < 0, or an enum
+ * idle_timeout_ns < 0, trace_events > TWILL_MAX_TRACE_EVENTS, or an enum
  * (pin, scheduler, idle) is out of range; ENOMEM; EAGAIN when a thread could
  * not be started.  On error *out is left untouched and nothing is leaked.
  * Any thread.
@@ -181,7 +203,8 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded);
 
 /*
  * Shut down with TWILL_DRAIN if still running, join every thread and free
- * everything.  NULL: no-op.  Called from one of the pool's own workers it
+ * everything; a pool with a trace_path writes its trace there first (a
+ * failed write is not reported: twill_pool_trace_write reports).  NULL: no-op.  Called from one of the pool's own workers it
  * does nothing (it cannot wait for itself; the pool stays valid).  Must not
  * run concurrently with any other use of the pool.
  */
@@ -394,6 +417,23 @@ typedef struct twill_stats {
  * for a pool inherited through fork().  Any thread.
  */
 int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out);
+
+/* --------------------------------------------------------------- trace -- */
+
+/*
+ * Write what the pool's trace (twill_config.trace_path) has recorded so far
+ * to path, as Chrome trace-event JSON: one track per worker and one for
+ * outside threads, and a metadata block (otherData: twill version, pool
+ * config, topology, dropped events, each worker's time split running /
+ * searching / parked / in helping waits, and its stats).  Works while the
+ * pool runs (events still being recorded are left out, counted as dropped)
+ * and after shutdown until destroy; concurrent calls are serialised.
+ * Returns 0; EINVAL for a NULL pool or path, or a pool that does not trace;
+ * EOWNERDEAD for a pool inherited through fork(); ENOMEM; otherwise the
+ * errno of the failed open or write (the file may then be partial).
+ * Any thread, also a task of the pool.
+ */
+int twill_pool_trace_write(twill_pool *pool, const char *path);
 
 /* Name of an error code returned by twill; never NULL, whatever the code.
    A static string.  Any thread. */

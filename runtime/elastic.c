@@ -76,6 +76,8 @@ static int start_one(twill_pool *pool)
         w->pool = pool;
         w->id = i;
     }
+    if (pool->trace != NULL && (w->trace = twill__trace_ring_for(pool->trace, i)) == NULL)
+        return ENOMEM;
     int rc = pool->ops->add_worker(pool, i);
     if (rc != 0)
         return rc;
@@ -140,7 +142,9 @@ int twill__submit(twill_pool *pool, twill_prio prio, const twill__job *job, int6
        acquire, so our last touch of the pool, growing included, precedes
        its free). */
     atomic_fetch_add_explicit(&pool->submitters, 1, memory_order_relaxed);
+    int64_t t0 = twill__trace_clock(pool->trace);
     int rc = twill__submit_outside(pool, prio, job, timeout_ns);
+    twill__trace_outside(pool->trace, job->fn, t0, rc);
     /* relaxed: hints, re-checked under the lock (grow); one load and a
        compare on a fixed-size pool. */
     if (rc == 0 && twill_unlikely(atomic_load_explicit(&pool->size, memory_order_relaxed) <

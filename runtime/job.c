@@ -11,6 +11,10 @@
  *          taken by the poll, so a worker deep in a join tree runs it.
  * A discarded job calls the pool's discard hook, is counted, and finishes
  * its waiter's word (a skipped group task, ECANCELED for twill_run).
+ * When the pool traces, every job's function runs through call(), which
+ * records it as a task event of its kind (trace.h); untraced, call() is
+ * one test of w->trace.  Outside submissions are recorded on the outside
+ * track by twill__submit_job.
  *
  * The poll.  Every TWILL__POLL_EVERY tasks run on a worker (counted where
  * they run: the worker loop, a join's inline half, a helping wait), the
@@ -91,6 +95,22 @@ static int push_level(twill__worker *w, twill_prio prio, const twill__job *job)
     return 0;
 }
 
+int twill__job_run_timed(twill__worker *w, twill_fn fn, void *arg, unsigned kind)
+{
+    twill__trace_span s = twill__trace_enter(w->trace, TWILL__TR_RUN);
+    int rc = fn(arg);
+    twill__trace_leave(w->trace, &s, TWILL__TRE_TASK, kind, (uint64_t)(uintptr_t)fn, rc != 0);
+    return rc;
+}
+
+/* Run the job's function: one test when the pool does not trace. */
+static inline int call(twill__worker *w, const twill__job *job)
+{
+    if (twill_likely(w->trace == NULL))
+        return job->fn(job->arg);
+    return twill__job_run_timed(w, job->fn, job->arg, job->kind);
+}
+
 int twill__push_job(twill__worker *w, const twill__job *job)
 {
     twill__task *t = twill__task_alloc(&w->free);
@@ -154,7 +174,7 @@ static void run_group_job(twill__worker *w, const twill__job *job)
         twill__discard_job(w->pool, w, job);
         return;
     }
-    int rc = job->fn(job->arg);
+    int rc = call(w, job);
     twill__count_result(w, rc);
     if (rc != 0) {
         /* published by the finish's release */
@@ -167,10 +187,10 @@ static void run_group_job(twill__worker *w, const twill__job *job)
 /* One worker's share of a broadcast: never discarded (posted before any
    shutdown began, broadcast.c), not a task (not counted, no tick).  After the
    finish the control block (on the broadcaster's stack) may be gone. */
-static void run_bcast_job(const twill__job *job)
+static void run_bcast_job(twill__worker *w, const twill__job *job)
 {
     twill__bcast_ctl *b = job->ctl;
-    int rc = job->fn(job->arg);
+    int rc = call(w, job);
     if (rc != 0)
         twill__first_error(&b->first_error, rc); /* published by the finish's release */
     twill__finish(&b->done);
@@ -179,7 +199,7 @@ static void run_bcast_job(const twill__job *job)
 void twill__run_job(twill__worker *w, const twill__job *job)
 {
     if (twill_unlikely(job->kind == TWILL__JOB_BCAST)) {
-        run_bcast_job(job);
+        run_bcast_job(w, job);
         return;
     }
     /* relaxed: a task that starts just before a cancelling shutdown becomes
@@ -197,13 +217,13 @@ void twill__run_job(twill__worker *w, const twill__job *job)
         break;
     case TWILL__JOB_RUN: {
         twill__run_ctl *rc = job->ctl;
-        rc->result = job->fn(job->arg);
+        rc->result = call(w, job);
         twill__count_result(w, rc->result);
         twill__finish(&rc->done);
         break;
     }
     default:
-        twill__count_result(w, job->fn(job->arg));
+        twill__count_result(w, call(w, job));
         break;
     }
     twill__job_tick(w);
@@ -219,7 +239,7 @@ void twill__run_record(twill__worker *w, twill__task *t)
     }
     /* A stolen (or leftover) join half: always runs, even when cancelling.
        After the finish the record (on the joiner's stack) may be gone. */
-    int rc = t->job.fn(t->job.arg);
+    int rc = call(w, &t->job);
     twill__count_result(w, rc);
     t->result = rc;
     twill__finish(&t->done);

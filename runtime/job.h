@@ -89,6 +89,11 @@ static inline void twill__ran_inline(twill__worker *w, int rc)
         twill__job_poll(w);
 }
 
+/* Worker w, whose pool traces: run fn(arg), a task of job kind `kind`,
+   recorded with its start and duration; returns its code.  Counting it is
+   the caller's. */
+int twill__job_run_timed(twill__worker *w, twill_fn fn, void *arg, unsigned kind);
+
 /* Owner only.  Wrap a job in a record and push it.  0 or ENOMEM. */
 int twill__push_job(twill__worker *w, const twill__job *job);
 void twill__run_job(twill__worker *w, const twill__job *job);

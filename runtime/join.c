@@ -60,10 +60,19 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
             rb = wait_taken(w, &t);
             break;
         }
-        if (x == TWILL__HIGH_FIRST) /* a queued HIGH task starts before b */
+        if (x == TWILL__TIMED_SELF) { /* inline, but the pool traces: time b */
+            rb = twill__job_run_timed(w, b, b_arg, TWILL__JOB_JOIN);
+            twill__ran_inline(w, rb);
+            break;
+        }
+        if (x == TWILL__HIGH_FIRST) { /* a queued HIGH task starts before b */
             twill__job_run_high(w);
-        else
+        } else {
+            /* a record a pushed, or, when a wait nested in a ran our b
+               (see twill__steal_find), an older join's private half */
+            twill__task_share(x);
             twill__run_record(w, x);
+        }
     }
     return ra != 0 ? ra : rb;
 }

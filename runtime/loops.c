@@ -51,10 +51,17 @@ static void record(loop *lp, int rc)
     twill__first_error(&lp->error, rc);
 }
 
-static void run_chunk(range *r, size_t b, size_t e)
+/* One chunk; on a traced worker (tr) also a task event of kind chunk. */
+static void run_chunk(range *r, twill__trace_ring *tr, size_t b, size_t e)
 {
     loop *lp = r->lp;
+    twill__trace_span s = twill__trace_begin(tr, TWILL__TR_RUN);
     int rc = lp->body != NULL ? lp->body(lp->ctx, b, e) : lp->rbody(lp->ctx, b, e, r->acc);
+    if (twill_unlikely(tr != NULL))
+        twill__trace_leave(tr, &s, TWILL__TRE_TASK, TWILL__TRACE_CHUNK,
+                           lp->body != NULL ? (uint64_t)(uintptr_t)lp->body
+                                            : (uint64_t)(uintptr_t)lp->rbody,
+                           e - b);
     if (rc != 0)
         record(lp, rc);
 }
@@ -95,6 +102,7 @@ static int run_range(void *arg)
     range *r = arg;
     loop *lp = r->lp;
     twill__worker *w = twill__self;
+    twill__trace_ring *tr = w != NULL ? w->trace : NULL;
     size_t b = r->begin, e = r->end;
     /* Split or peel off a chunk only while both parts keep >= grain indices
        (halved first: no overflow), so no chunk is smaller than grain unless
@@ -105,11 +113,11 @@ static int run_range(void *arg)
             split(&rest, b + (e - b) / 2);
             return 0;
         }
-        run_chunk(r, b, b + lp->grain);
+        run_chunk(r, tr, b, b + lp->grain);
         b += lp->grain;
     }
     if (b < e && !stopped(lp))
-        run_chunk(r, b, e);
+        run_chunk(r, tr, b, e);
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /*
  * os.h — the runtime's only wrappers around the operating system: the Linux
- * futex, the monotonic clock, bounded condition-variable waits, and one
- * power-of-two rounding.
+ * futex, the monotonic clock, bounded condition-variable waits, the
+ * calling thread's id, and one power-of-two rounding.
  *
  * Who may call what: every function, any thread.  No state.
  */
@@ -51,6 +51,12 @@ static inline int64_t twill__now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The calling thread's kernel id (what ps -L and perf show). */
+static inline long twill__thread_id(void)
+{
+    return syscall(SYS_gettid);
 }
 
 /* Absolute deadline for a timeout > 0, saturating at INT64_MAX (a timeout

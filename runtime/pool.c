@@ -1,7 +1,8 @@
 /*
  * pool.c — configuration, pool creation, submission from any thread,
  * twill_run, shutdown, statistics and error names: the public face of the
- * pool, on top of the scheduler interface (sched.h).
+ * pool, on top of the scheduler interface (sched.h); and the trace's
+ * set-up and writing (trace.h).
  *
  * Taken or not.  An outside submit is taken by one atomic step of the
  * policy's outside queue that shutdown can make fail (sched_steal.c,
@@ -38,6 +39,17 @@ static bool env_is(const char *v, const char *word)
     return v != NULL && strcmp(v, word) == 0;
 }
 
+/* $name as a decimal in 1..max, or 0 when unset or invalid. */
+static unsigned long long env_count(const char *name, unsigned long long max)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v < '0' || *v > '9')
+        return 0;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    return *end == '\0' && n >= 1 && n <= max ? n : 0;
+}
+
 void twill_config_init(twill_config *cfg)
 {
     if (cfg == NULL)
@@ -45,13 +57,11 @@ void twill_config_init(twill_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->pin = TWILL_PIN_CORES;
     cfg->scheduler = TWILL_SCHED_STEALING;
-    const char *v = getenv("TWILL_WORKERS");
-    if (v != NULL && *v >= '0' && *v <= '9') {
-        char *end;
-        unsigned long n = strtoul(v, &end, 10);
-        if (*end == '\0' && n >= 1 && n <= TWILL_MAX_WORKERS)
-            cfg->workers = (unsigned)n;
-    }
+    cfg->workers = (unsigned)env_count("TWILL_WORKERS", TWILL_MAX_WORKERS);
+    cfg->trace_events = (size_t)env_count("TWILL_TRACE_EVENTS", TWILL_MAX_TRACE_EVENTS);
+    const char *v = getenv("TWILL_TRACE");
+    if (v != NULL && *v != '\0')
+        cfg->trace_path = v;
     v = getenv("TWILL_PIN");
     if (env_is(v, "cores"))
         cfg->pin = TWILL_PIN_CORES;
@@ -76,7 +86,8 @@ void twill_config_init(twill_config *cfg)
 static int validate(const twill_config *cfg)
 {
     if (cfg->workers > TWILL_MAX_WORKERS || cfg->queue_capacity > TWILL_MAX_QUEUE_CAPACITY ||
-        cfg->max_workers > TWILL_MAX_WORKERS || cfg->idle_timeout_ns < 0)
+        cfg->max_workers > TWILL_MAX_WORKERS || cfg->idle_timeout_ns < 0 ||
+        cfg->trace_events > TWILL_MAX_TRACE_EVENTS)
         return EINVAL;
     if ((unsigned)cfg->pin > TWILL_PIN_NONE || (unsigned)cfg->scheduler > TWILL_SCHED_CENTRAL ||
         (unsigned)cfg->idle > TWILL_IDLE_SPIN)
@@ -98,6 +109,7 @@ static void free_pool(twill_pool *pool)
         for (unsigned i = 0, n = atomic_load_explicit(&pool->slots, memory_order_relaxed); i < n; i++)
             twill__free_list_clear(&pool->workers[i].free);
     free(pool->workers_mem);
+    twill__trace_destroy(pool->trace);
     twill__topo_destroy(pool->topo);
     if (twill__pool_usable(pool) == 0) /* see sched_central.c's destroy */
         pthread_mutex_destroy(&pool->shutdown_lock);
@@ -144,6 +156,22 @@ static unsigned default_workers(const twill__topo *topo)
     return q != 0 && q < n ? q : n;
 }
 
+/* With a trace path: the trace, before any worker starts (elastic.c
+   gives each worker its ring as it starts). */
+static int start_trace(twill_pool *pool, const twill_config *cfg, size_t cap)
+{
+    if (cfg->trace_path == NULL || cfg->trace_path[0] == '\0')
+        return 0;
+    char topo[512];
+    twill__topo_describe(pool->topo, topo, sizeof topo);
+    size_t events = cfg->trace_events != 0 ? cfg->trace_events : TWILL_TRACE_EVENTS_DEFAULT;
+    return twill__trace_create(&pool->trace, cfg, twill__pow2_ceil(events),
+                               atomic_load_explicit(&pool->base, memory_order_relaxed), cap,
+                               topo) != 0
+               ? ENOMEM
+               : 0;
+}
+
 static int build_pool(twill_pool *pool, const twill_config *cfg)
 {
     pool->discard = cfg->discard;
@@ -178,6 +206,8 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
         return ENOMEM;
     }
     pool->prio_ready = true;
+    if (start_trace(pool, cfg, cap) != 0)
+        return ENOMEM;
     pool->ops = twill__sched_policy(cfg->scheduler);
     return pool->ops->create(pool, cap);
 }
@@ -211,6 +241,36 @@ int twill_pool_create(twill_pool **out, const twill_config *cfg)
 unsigned twill_pool_size(const twill_pool *pool)
 {
     return pool != NULL ? twill__pool_nworkers(pool) : 0;
+}
+
+/* ------------------------------------------------------------- trace -- */
+
+static void add_counters(twill_stats *s, const twill__counters *c);
+
+/* The trace and the counters of every worker slot ever used (workers that
+   left included) to path (trace.c). */
+static int write_trace(twill_pool *pool, const char *path)
+{
+    /* acquire: see slots */
+    unsigned n = atomic_load_explicit(&pool->slots, memory_order_acquire);
+    twill_stats *stats = calloc(n, sizeof *stats);
+    if (stats == NULL)
+        return ENOMEM;
+    for (unsigned i = 0; i < n; i++)
+        add_counters(&stats[i], &pool->workers[i].stats);
+    int rc = twill__trace_write(pool->trace, path, stats, n);
+    free(stats);
+    return rc;
+}
+
+int twill_pool_trace_write(twill_pool *pool, const char *path)
+{
+    if (pool == NULL || path == NULL)
+        return EINVAL;
+    int rc = twill__pool_usable(pool);
+    if (rc != 0)
+        return rc;
+    return pool->trace != NULL ? write_trace(pool, path) : EINVAL;
 }
 
 /* ------------------------------------------------------------ submit -- */
@@ -308,6 +368,8 @@ void twill_pool_destroy(twill_pool *pool)
        acquire: pairs with their release decrement. */
     while (atomic_load_explicit(&pool->submitters, memory_order_acquire) != 0)
         sched_yield();
+    if (pool->trace != NULL) /* a failure here has nobody to report to (twill.h) */
+        write_trace(pool, twill__trace_path(pool->trace));
     free_pool(pool);
 }
 

@@ -16,6 +16,7 @@
  *                          stealing, spinning, parking, termination
  *   sched_central.c        the classic pool: one FIFO, a mutex, a condvar
  *   deque injector park topology   the stealing scheduler's parts
+ *   trace                  the timeline trace's rings and JSON writer
  *   completion.h task.h os.h common.h   leaves: words, records, OS calls
  *
  * A policy is a twill__sched_ops table (cold paths, called through it) plus,
@@ -45,6 +46,7 @@
 #include "prioq.h"
 #include "task.h"
 #include "topology.h"
+#include "trace.h"
 #include "twill.h"
 
 /* Pool states, in the order they happen. */
@@ -88,7 +90,8 @@ typedef struct twill__steal_worker {
     alignas(TWILL_CACHE_LINE) uint32_t priv_lo, priv_hi; /* private tasks: priv[lo..hi) */
     /* A join may take b back at once: set by the owner, cleared by HIGH
        producers (twill__sched_high_announce), so the join's one policy test
-       also covers "a HIGH task waits" (twill__sched_unpush). */
+       also covers "a HIGH task waits" (twill__sched_unpush).  Never set
+       on a traced worker, whose joins time b on the slow path. */
     _Atomic bool join_fast;
     twill__event *work_ev;     /* the pool's work event; NULL: another policy */
     uint64_t rng;              /* victim order: a fresh start each steal pass */
@@ -117,6 +120,7 @@ typedef struct twill__worker {
        on a join's slow path (twill__sched_unpush). */
     _Atomic bool high_hint;
     twill__free_list free;     /* spare task records */
+    twill__trace_ring *trace;  /* its trace ring, NULL when the pool does not trace */
     twill__counters stats;
     pthread_t thread;
     bool has_thread;           /* thread created and not yet joined (under shutdown_lock) */
@@ -146,6 +150,7 @@ struct twill_pool {
        when worker i first starts (elastic.c) and kept, with its counters
        and its (empty) deque, after that worker exits. */
     twill__worker *workers;
+    twill__trace *trace;       /* NULL: no trace_path (trace.h) */
     void *workers_mem;         /* what calloc returned (workers is aligned) */
     int64_t idle_timeout_ns;   /* an elastic extra worker exits after this long idle */
 
@@ -425,14 +430,18 @@ static inline void twill__sched_join_push(twill__worker *w, twill__task *t)
     w->pool->ops->push(w, t);
 }
 
-/* twill__sched_unpush's answer when a HIGH task must start first. */
+/* twill__sched_unpush's answers that are not a record: run the queued
+   HIGH task first; or t itself, to be run timed (the worker traces). */
 #define TWILL__HIGH_FIRST ((twill__task *)1)
+#define TWILL__TIMED_SELF ((twill__task *)2)
 
 /* Owner only, after a: t itself if nobody started it (run it inline),
    NULL if it was taken (wait for it), another record pushed above it by a
-   (stealing only), or TWILL__HIGH_FIRST: run the queued HIGH task first
-   (job.c), then ask again.  One test on the fast path: join_fast is true
-   only on the stealing policy with no HIGH hint pending. */
+   (stealing only), TWILL__HIGH_FIRST: run the queued HIGH task first
+   (job.c), then ask again, or TWILL__TIMED_SELF: t, to run timed.  One
+   test on the fast path: join_fast is true only on the stealing policy
+   with no HIGH hint pending and no trace, so the trace costs the join
+   nothing when off. */
 static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
 {
     /* relaxed: a hint, see twill__sched_high_announce. */
@@ -442,11 +451,15 @@ static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
        is pending; a hint landing just then is seen by the next find. */
     if (atomic_load_explicit(&w->high_hint, memory_order_relaxed))
         return TWILL__HIGH_FIRST;
+    twill__task *x;
     if (twill__stealing(w)) {
-        atomic_store_explicit(&w->s.join_fast, true, memory_order_relaxed);
-        return twill__steal_pop(w);
+        if (twill_likely(w->trace == NULL)) /* a traced worker stays on this path */
+            atomic_store_explicit(&w->s.join_fast, true, memory_order_relaxed);
+        x = twill__steal_pop(w);
+    } else {
+        x = w->pool->ops->unpush(w, t);
     }
-    return w->pool->ops->unpush(w, t);
+    return twill_unlikely(w->trace != NULL) && x == t ? TWILL__TIMED_SELF : x;
 }
 
 /* Owner only: is a broadcast share waiting for w?  relaxed: a hint; the

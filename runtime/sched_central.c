@@ -284,7 +284,9 @@ static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
             }
             c->idle++;
             TWILL__COUNT(w, parks, 1);
+            twill__trace_span parked = twill__trace_begin(w->trace, TWILL__TR_PARK);
             int rc = twill__cond_wait(&c->work, &c->lock, left, &deadline);
+            twill__trace_end(w->trace, &parked, TWILL__TRE_PARK, 0, rc != ETIMEDOUT);
             TWILL__COUNT(w, wakes, 1);
             c->idle--;
             if (rc == ETIMEDOUT) {

@@ -108,7 +108,8 @@ static int add_worker(twill_pool *pool, unsigned i)
     }
     TWILL_ASSERT(s->priv_hi == s->priv_lo && s->spilled == NULL);
     atomic_store_explicit(&s->split_req, false, memory_order_relaxed);
-    atomic_store_explicit(&s->join_fast, true, memory_order_relaxed);
+    /* a traced worker takes the join's slow path, which records (sched.h) */
+    atomic_store_explicit(&s->join_fast, pool->workers[i].trace == NULL, memory_order_relaxed);
     /* relaxed: the slot's thread is created after this (pthread_create
        orders it), and size_gen changes only under the caller's lock. */
     s->victims_gen = atomic_load_explicit(&pool->size_gen, memory_order_relaxed) - 1;
@@ -263,6 +264,7 @@ static twill__task *steal_from(twill__worker *w, unsigned v, bool *lost)
     }
     twill__task *t = x;
     TWILL__COUNT(w, steals, 1);
+    twill__trace_steal(w->trace, v);
     if (t->job.kind == TWILL__JOB_JOIN)
         /* relaxed: a hint for the joiner's leapfrogging. */
         atomic_store_explicit(&t->thief, (int)w->id, memory_order_relaxed);
@@ -325,8 +327,14 @@ static twill__task *steal_pass(twill__worker *w, int first)
 
 bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f)
 {
-    if ((f->rec = twill__steal_pop(w)) != NULL)
+    if ((f->rec = twill__steal_pop(w)) != NULL) {
+        /* A join half leaves its join here (a wait nested above the join,
+           such as an outside job's group wait in a poll, runs it), maybe
+           from the private stack, where it was never shared: its finish
+           needs `done`. */
+        twill__task_share(f->rec);
         return true;
+    }
     /* A deeply nested wait also takes outside jobs (which it may depend
        on: a group fed from outside) and tasks handed over by a worker that
        left (likewise: their owner would have run them), up to a hard depth
@@ -400,16 +408,18 @@ static int park(twill__worker *w, int64_t timeout_ns)
     }
     TWILL__COUNT(w, parks, 1);
     int64_t start = timeout_ns >= 0 ? twill__now_ns() : 0;
-    if (twill__event_wait(ev, key, timeout_ns))
-        TWILL__COUNT(w, wakes, 1);
+    twill__trace_span parked = twill__trace_begin(w->trace, TWILL__TR_PARK);
+    bool slept = twill__event_wait(ev, key, timeout_ns);
     /* A wake-up and the timeout look alike to the futex: the clock tells.
        A wake-up just at the timeout still leaves: the caller re-checks
        everything before it goes (elastic.c), and a sleeper that leaves
        passes on no wake-up it did not consume (a notify wakes the next
        sleeper when work stays visible). */
-    if (timeout_ns >= 0 && twill__now_ns() - start >= timeout_ns)
-        return TWILL__IDLE_LEAVE;
-    return TWILL__IDLE_WORK;
+    bool timed_out = timeout_ns >= 0 && twill__now_ns() - start >= timeout_ns;
+    twill__trace_end(w->trace, &parked, TWILL__TRE_PARK, 0, slept && !timed_out);
+    if (slept)
+        TWILL__COUNT(w, wakes, 1);
+    return timed_out ? TWILL__IDLE_LEAVE : TWILL__IDLE_WORK;
 }
 
 /* Idle: spin, park, and after every wake-up spin again (a woken worker is

@@ -30,6 +30,8 @@
 #include <hwloc/glibc-sched.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,4 +179,39 @@ unsigned twill__topo_victims(const twill__topo *t, unsigned id, unsigned n, uint
         if (i + 1 == m || key[i + 1] != key[i])
             level_end[levels++] = (uint16_t)(i + 1);
     return levels;
+}
+
+/* Append to buf (len bytes, *at used so far), truncating at the end. */
+static void appendf(char *buf, size_t len, size_t *at, const char *fmt, ...)
+{
+    if (*at >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *at, len - *at, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *at += (size_t)n;
+}
+
+void twill__topo_describe(const twill__topo *t, char *buf, size_t len)
+{
+    static const char *const pin[] = {[TWILL_PIN_CORES] = "cores",
+                                      [TWILL_PIN_THREADS] = "threads",
+                                      [TWILL_PIN_NONE] = "none"};
+    size_t at = 0;
+    buf[0] = '\0';
+    appendf(buf, len, &at, "%d packages, %d cores, %d PUs; pin %s; places",
+            hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_PACKAGE),
+            hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_CORE),
+            hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_PU), pin[t->pin]);
+    for (unsigned p = 0; p < t->nplaces; p++) {
+        const char *sep = " {";
+        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET(cpu, &t->place_set[p])) {
+                appendf(buf, len, &at, "%s%d", sep, cpu);
+                sep = ",";
+            }
+        appendf(buf, len, &at, "}");
+    }
 }

@@ -10,6 +10,7 @@
 #ifndef TWILL_TOPOLOGY_H
 #define TWILL_TOPOLOGY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "twill.h"
@@ -37,5 +38,11 @@ int twill__topo_bind(const twill__topo *t, unsigned id);
    Returns k (0 for a 1-worker pool). */
 unsigned twill__topo_victims(const twill__topo *t, unsigned id, unsigned n, uint16_t *order,
                              uint16_t *level_end);
+
+/* One line for the trace's metadata: the machine (packages, cores,
+   hardware threads), the pin mode and each place's CPUs, e.g.
+   "1 packages, 2 cores, 4 PUs; pin cores; places {0,2} {1,3}" (worker i
+   runs on place i mod places).  Truncated to len - 1 characters. */
+void twill__topo_describe(const twill__topo *t, char *buf, size_t len);
 
 #endif /* TWILL_TOPOLOGY_H */

@@ -11,6 +11,8 @@
  * helps only with what it may depend on (TWILL__FIND_OWN) and naps at once
  * when there is none, which bounds its stack.  A thread that is not a
  * worker of the pool sleeps on the word until the last finisher wakes it.
+ * A traced worker records the wait as one span (trace.h); the tasks it
+ * runs meanwhile are spans inside it.
  *
  * Who may call what: see wait.h.
  */
@@ -43,9 +45,11 @@ int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
 {
     int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;
     int misses = 0, rc = 0;
+    twill__trace_span traced = {0, 0};
     if (w != NULL) {
         TWILL_ASSERT(twill__self == w && w->waits < UINT32_MAX);
         w->waits++;
+        traced = twill__trace_begin(w->trace, TWILL__TR_WAIT);
     }
     while (!twill__completed(word)) {
         int64_t left = -1;
@@ -69,8 +73,12 @@ int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
         }
         twill__completion_sleep(word, left);
     }
-    if (w != NULL)
+    if (w != NULL) {
+        /* the thief asked first, + 1 (0: none) */
+        twill__trace_end(w->trace, &traced, TWILL__TRE_WAIT,
+                         want->mode == TWILL__FIND_HELP ? (uint64_t)(want->victim + 1) : 0, 0);
         w->waits--;
+    }
     return rc;
 }
 

@@ -135,6 +135,7 @@ void *twill__worker_main(void *arg)
     }
     if (w->pool->on_worker_stop != NULL)
         w->pool->on_worker_stop(w->id, w->pool->hook_ctx);
+    twill__trace_stop(w->trace);
     twill__self = NULL;
     return NULL;
 }

@@ -362,6 +362,138 @@ Test(join, stats_count_the_b_half_of_every_join_as_a_task_run, .timeout = 30)
     }
 }
 
+/* A poll (every 64 inline joins) starts a queued outside job on the stack
+   of the joins it interrupts; when that job waits on a group, its helping
+   wait pops its own worker's newest work first, which is the private b half
+   of the join below it (never shared: `done` never set).  That half must
+   run once and finish properly, and the joins below still complete. */
+typedef struct polled {
+    _Atomic int queued;   /* the outside job is in the queue */
+    _Atomic long leaves;  /* b halves run */
+    _Atomic int waited;   /* the outside job's group wait returned 0 */
+} polled;
+
+static polled poll_state;
+
+static int leaf(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&poll_state.leaves, 1);
+    return 0;
+}
+
+static int outside_group_waiter(void *arg)
+{
+    (void)arg;
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    CHECK(twill_group_spawn(&g, noop, NULL) == 0);
+    CHECK(twill_group_wait(&g) == 0);
+    atomic_store(&poll_state.waited, 1);
+    return 0;
+}
+
+static int sixty_four_joins(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 64; i++) /* the 64th ends in a poll: the outside job */
+        CHECK(twill_join(noop, NULL, noop, NULL) == 0);
+    return 0;
+}
+
+static int inner_join(void *arg)
+{
+    (void)arg;
+    return twill_join(sixty_four_joins, NULL, leaf, NULL); /* this leaf stays private */
+}
+
+static int polled_from_joins(void *arg)
+{
+    (void)arg;
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(&poll_state.queued)) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec);
+        sched_yield();
+    }
+    return twill_join(inner_join, NULL, leaf, NULL); /* this leaf is published */
+}
+
+Test(join, a_group_wait_polled_in_a_join_runs_the_private_half_below_it_once, .timeout = 30)
+{
+    twill_pool *p = test_pool(1); /* fresh: its 64th inline join polls */
+    cr_assert_eq(twill_submit(p, polled_from_joins, NULL), 0);
+    cr_assert_eq(twill_submit(p, outside_group_waiter, NULL), 0);
+    atomic_store(&poll_state.queued, 1);
+    twill_pool_destroy(p);
+    cr_assert_eq(atomic_load(&poll_state.leaves), 2, "each b half once");
+    cr_assert_eq(atomic_load(&poll_state.waited), 1);
+}
+
+/* The same, when the outside job's wait ends (a timeout) after it ran the
+   newest private half: the join it interrupted then takes back an older
+   join's private half (below its own, which is gone) and runs it. */
+static twill_group timed_group; /* outlives the outside job: its task runs later */
+
+static int spin_past_a_millisecond(void *arg)
+{
+    (void)arg;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do /* the waiter's 1 ms timeout must have passed when this returns */
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 2000000);
+    return leaf(NULL);
+}
+
+static int outside_timed_waiter(void *arg)
+{
+    (void)arg;
+    CHECK(twill_group_init(&timed_group, NULL) == 0);
+    CHECK(twill_group_spawn(&timed_group, noop, NULL) == 0);
+    /* stealing: helps once (the newest private half: 2 ms), then times
+       out; central (no private halves): may run its own task first */
+    int rc = twill_group_wait_for(&timed_group, 1000000);
+    CHECK(rc == ETIMEDOUT || rc == 0);
+    atomic_store(&poll_state.waited, 1);
+    return 0;
+}
+
+static int innermost_join(void *arg)
+{
+    (void)arg;
+    return twill_join(sixty_four_joins, NULL, spin_past_a_millisecond, NULL);
+}
+
+static int middle_join(void *arg)
+{
+    (void)arg;
+    return twill_join(innermost_join, NULL, leaf, NULL); /* private, taken back below */
+}
+
+static int polled_from_three_joins(void *arg)
+{
+    (void)arg;
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(&poll_state.queued)) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec);
+        sched_yield();
+    }
+    return twill_join(middle_join, NULL, leaf, NULL);
+}
+
+Test(join, a_join_whose_half_a_polled_wait_ran_takes_back_an_older_private_half, .timeout = 30)
+{
+    twill_pool *p = test_pool(1);
+    cr_assert_eq(twill_submit(p, polled_from_three_joins, NULL), 0);
+    cr_assert_eq(twill_submit(p, outside_timed_waiter, NULL), 0);
+    atomic_store(&poll_state.queued, 1);
+    twill_pool_destroy(p);
+    cr_assert_eq(atomic_load(&poll_state.leaves), 3, "each b half once");
+    cr_assert_eq(atomic_load(&poll_state.waited), 1);
+}
+
 static int join_null_script(void *arg)
 {
     (void)arg;

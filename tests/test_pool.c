@@ -857,6 +857,7 @@ static int child_checks(twill_pool *p)
         twill_run(p, count_task, &n) != EOWNERDEAD || twill_group_init(&g, p) != EOWNERDEAD ||
         twill_pool_stats(p, -1, &st) != EOWNERDEAD ||
         twill_pool_shutdown(p, TWILL_DRAIN, NULL) != EOWNERDEAD ||
+        twill_pool_trace_write(p, "/dev/null") != EOWNERDEAD ||
         twill_parallel_for(p, 0, 10, 1, NULL, NULL) != EINVAL)
         return 1;
 #if defined(__SANITIZE_ADDRESS__)

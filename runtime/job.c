@@ -11,6 +11,8 @@
  *          taken by the poll, so a worker deep in a join tree runs it.
  * A discarded job calls the pool's discard hook, is counted, and finishes
  * its waiter's word (a skipped group task, ECANCELED for twill_run).
+ * While a job runs, the worker's `group` names its group (NULL for the
+ * other kinds): twill_current_group.
  *
  * The poll.  Every TWILL__POLL_EVERY tasks run on a worker (counted where
  * they run: the worker loop, a join's inline half, a helping wait), the
@@ -154,6 +156,18 @@ void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *jo
     }
 }
 
+/* Call job's function as a task of group g (NULL: of none), which
+   twill_current_group reports meanwhile; the caller's group comes back
+   after, so a waiting task that ran this one sees its own again. */
+static inline int call_as(twill__worker *w, twill__group_ctl *g, const twill__job *job)
+{
+    twill__group_ctl *outer = w->group;
+    w->group = g;
+    int rc = job->fn(job->arg);
+    w->group = outer;
+    return rc;
+}
+
 static void run_group_job(twill__worker *w, const twill__job *job)
 {
     twill__group_ctl *g = job->ctl;
@@ -162,7 +176,7 @@ static void run_group_job(twill__worker *w, const twill__job *job)
         twill__discard_job(w->pool, w, job);
         return;
     }
-    int rc = job->fn(job->arg);
+    int rc = call_as(w, g, job);
     twill__count_result(w, rc);
     if (rc != 0) {
         /* published by the finish's release */
@@ -175,10 +189,10 @@ static void run_group_job(twill__worker *w, const twill__job *job)
 /* One worker's share of a broadcast: never discarded (posted before any
    shutdown began, broadcast.c), not a task (not counted, no tick).  After the
    finish the control block (on the broadcaster's stack) may be gone. */
-static void run_bcast_job(const twill__job *job)
+static void run_bcast_job(twill__worker *w, const twill__job *job)
 {
     twill__bcast_ctl *b = job->ctl;
-    int rc = job->fn(job->arg);
+    int rc = call_as(w, NULL, job);
     if (rc != 0)
         twill__first_error(&b->first_error, rc); /* published by the finish's release */
     twill__finish(&b->done);
@@ -187,7 +201,7 @@ static void run_bcast_job(const twill__job *job)
 void twill__run_job(twill__worker *w, const twill__job *job)
 {
     if (twill_unlikely(job->kind == TWILL__JOB_BCAST)) {
-        run_bcast_job(job);
+        run_bcast_job(w, job);
         return;
     }
     /* relaxed: a task that starts just before a cancelling shutdown becomes
@@ -205,13 +219,13 @@ void twill__run_job(twill__worker *w, const twill__job *job)
         break;
     case TWILL__JOB_RUN: {
         twill__run_ctl *rc = job->ctl;
-        rc->result = job->fn(job->arg);
+        rc->result = call_as(w, NULL, job);
         twill__count_result(w, rc->result);
         twill__finish(&rc->done);
         break;
     }
     default:
-        twill__count_result(w, job->fn(job->arg));
+        twill__count_result(w, call_as(w, NULL, job));
         break;
     }
     twill__job_tick(w);
@@ -227,7 +241,7 @@ void twill__run_record(twill__worker *w, twill__task *t)
     }
     /* A stolen (or leftover) join half: always runs, even when cancelling.
        After the finish the record (on the joiner's stack) may be gone. */
-    int rc = t->job.fn(t->job.arg);
+    int rc = call_as(w, NULL, &t->job);
     twill__count_result(w, rc);
     t->result = rc;
     twill__finish(&t->done);

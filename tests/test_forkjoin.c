@@ -1037,6 +1037,72 @@ Test(group, init_with_null_pool_outside_a_worker_is_einval, .timeout = 30)
     cr_assert_eq(twill_group_spawn(&g, noop, NULL), EINVAL, "the group stays invalid");
 }
 
+/* twill_current_group: the group of the task running on this thread. */
+static int current_is_null(void *arg)
+{
+    (void)arg;
+    CHECK(twill_current_group() == NULL);
+    return 0;
+}
+
+static int current_is_arg(void *arg)
+{
+    CHECK(twill_current_group() == arg);
+    return 0;
+}
+
+/* A task of group `outer` (arg) that waits on an inner group: the inner
+   tasks see theirs, a join half run here sees ours, and after the wait,
+   in which this worker ran inner tasks on this stack, ours comes back. */
+static int current_through_inner_wait(void *arg)
+{
+    twill_group *outer = arg;
+    CHECK(twill_current_group() == outer);
+    twill_group inner;
+    CHECK(twill_group_init(&inner, NULL) == 0);
+    for (int i = 0; i < 8; i++)
+        CHECK(twill_group_spawn(&inner, current_is_arg, &inner) == 0);
+    CHECK(twill_group_wait(&inner) == 0);
+    CHECK(twill_current_group() == outer);
+    CHECK(twill_join(current_is_arg, outer, noop, NULL) == 0);
+    CHECK(twill_run(twill_current_pool(), current_is_arg, outer) == 0); /* inline */
+    CHECK(twill_current_group() == outer);
+    return 0;
+}
+
+/* A twill_run task (no group) that waits on a group whose task waits on
+   another: on one worker every task runs on this one stack. */
+static int current_nested_driver(void *arg)
+{
+    (void)arg;
+    CHECK(twill_current_group() == NULL);
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    for (int i = 0; i < 4; i++)
+        CHECK(twill_group_spawn(&g, current_through_inner_wait, &g) == 0);
+    CHECK(twill_group_wait(&g) == 0);
+    CHECK(twill_current_group() == NULL);
+    return 0;
+}
+
+Test(group, current_group_names_the_group_of_the_running_task, .timeout = 30)
+{
+    cr_assert_null(twill_current_group(), "outside any worker");
+    unsigned counts[] = {1, 2, 4};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        twill_pool *p = test_pool(counts[i]);
+        RUN_CHECKS(p, current_is_null, NULL);
+        RUN_CHECKS(p, current_nested_driver, NULL);
+        cr_assert_eq(twill_broadcast(p, current_is_null, NULL), 0, "a broadcast share");
+        twill_group g;
+        cr_assert_eq(twill_group_init(&g, p), 0);
+        for (int t = 0; t < 16; t++)
+            cr_assert_eq(twill_group_spawn(&g, current_through_inner_wait, &g), 0);
+        cr_assert_eq(twill_group_wait(&g), 0, "%u workers", counts[i]);
+        twill_pool_destroy(p);
+    }
+}
+
 /* =============================================================== loops == */
 
 typedef struct visit {

@@ -419,12 +419,12 @@ Test(parallel_for, concurrent_throwing_chunks_rethrow_one_and_leak_none, .timeou
     for (unsigned w : {2u, 4u}) {
         auto p = test_pool(w);
         tracked::live = 0;
-        std::atomic<long> calls{0};
+        std::atomic<long> covered{0};
         int caught = 0;
         try {
             twill::parallel_for(p.get(), 0, 1u << 16,
-                                [&](std::size_t, std::size_t) {
-                                    calls.fetch_add(1);
+                                [&](std::size_t b, std::size_t e) {
+                                    covered.fetch_add(long(e - b));
                                     throw tracked("chunk");
                                 },
                                 16);
@@ -433,7 +433,7 @@ Test(parallel_for, concurrent_throwing_chunks_rethrow_one_and_leak_none, .timeou
         }
         cr_assert_eq(caught, 1);
         cr_assert_eq(tracked::live.load(), 0);
-        cr_assert_lt(calls.load(), (1 << 16) / 16, "%u workers: the rest was cancelled", w);
+        cr_assert_lt(covered.load(), 1 << 16, "%u workers: the rest was cancelled", w);
     }
 }
 
@@ -479,6 +479,64 @@ Test(parallel_reduce, a_throwing_combine_is_rethrown_and_result_is_untouched, .t
     cr_assert_geq(combines.load(), 1);
     cr_assert_str_eq(what.c_str(), "combine");
     cr_assert_eq(result, -1);
+}
+
+Test(parallel_reduce, a_combine_that_throws_last_leaves_result_untouched, .timeout = 30)
+{
+    /* Two indices, grain 1, two workers: one split, two chunks, then the one
+       combine, after every body: the C loop saw success. */
+    auto p = test_pool(2);
+    long result = -1;
+    std::string what = thrown_by([&] {
+        twill::parallel_reduce(
+            p.get(), 0, 2, 0L, result, [](std::size_t, std::size_t, long &acc) { acc += 1; },
+            [](long &, const long &) { throw std::runtime_error("last combine"); }, 1);
+    });
+    cr_assert_str_eq(what.c_str(), "last combine");
+    cr_assert_eq(result, -1);
+}
+
+Test(parallel_reduce, a_throwing_combine_stops_new_chunks, .timeout = 60)
+{
+    /* Two workers split at once (left half here, right half stolen, as in
+       the test above); chunk 0 waits until the right half has started, so
+       the other worker is busy with its costly chunks while this one does
+       the cheap left half, splitting it as its queue empties, and combines
+       (throws) long before the right half is done; then it helps with what
+       is left of it.  After its throw that worker starts no chunk (its own
+       capture precedes them; another worker may pass the stop check before
+       it sees the capture). */
+    constexpr std::size_t n = 20000;
+    auto p = test_pool(2);
+    long result = -1;
+    std::atomic<bool> right_started{false}, timed_out{false};
+    std::atomic<int> thrower{-1};
+    std::atomic<long> after{0};
+    std::string what = thrown_by([&] {
+        twill::parallel_reduce(
+            p.get(), 0, n, 0L, result,
+            [&](std::size_t b, std::size_t e, long &acc) {
+                if (thrower.load() == twill_worker_id())
+                    after.fetch_add(1);
+                if (b == 0)
+                    timed_out = !wait_flag(right_started);
+                if (b >= n / 2) {
+                    right_started = true;
+                    for (volatile int spin = 0; spin < 2000; spin = spin + 1)
+                        ;
+                }
+                acc += long(e - b);
+            },
+            [&](long &, const long &) {
+                int none = -1;
+                thrower.compare_exchange_strong(none, twill_worker_id());
+                throw std::runtime_error("combine");
+            },
+            1);
+    });
+    cr_assert_not(timed_out.load(), "the right half never started elsewhere");
+    cr_assert_str_eq(what.c_str(), "combine");
+    cr_assert_eq(after.load(), 0, "%ld chunks started after the throw on its worker", after.load());
 }
 
 /* ==================================================== without throwing == */

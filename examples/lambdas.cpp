@@ -7,7 +7,10 @@
  *   twill::parallel_reduce     the sum of those squares, with a chunk lambda;
  *   twill::group               a group of lambdas kept in a std::vector,
  *                              which outlives the wait (see twill.hpp: a
- *                              callable must outlive its task).
+ *                              callable must outlive its task);
+ *   exceptions                 a parallel_for body that throws on a bad
+ *                              input: the loop stops and the caller catches
+ *                              the first exception.
  * The pool itself is the C API, owned by a twill::unique_pool.
  *
  * Usage: lambdas    (exits 1 on a wrong result)
@@ -16,6 +19,8 @@
 #include <cstdio>
 #include <functional>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "twill.hpp"
@@ -83,6 +88,20 @@ int main()
         g.spawn(t);
     rc = g.wait();
     ok &= check(rc == 0 && results[7] == 196418, "group");
+
+    /* Parse numbers; one is bad: its exception reaches the caller, the
+       rest of the loop is cancelled, and the pool is fine afterwards. */
+    std::vector<std::string> input(10000, "7");
+    input[4321] = "seven";
+    std::vector<int> parsed(input.size());
+    std::string error;
+    try {
+        twill::parallel_for(pool.get(), 0, input.size(),
+                            [&](std::size_t i) { parsed[i] = std::stoi(input[i]); });
+    } catch (const std::invalid_argument &e) {
+        error = e.what();
+    }
+    ok &= check(!error.empty(), "exception"); /* what() is the library's text */
 
     std::printf("lambdas: %u workers: %s\n", twill_pool_size(pool.get()), ok ? "OK" : "WRONG");
     return ok ? 0 : 1;

@@ -349,6 +349,19 @@ void twill_group_cancel(twill_group *g);
 /* True once g was cancelled (explicitly or by a failing task).  Any thread. */
 bool twill_group_cancelled(const twill_group *g);
 
+/*
+ * The group of the task running on this thread: inside a task spawned with
+ * twill_group_spawn(_prio), the group it was spawned into; NULL inside a
+ * submitted or twill_run task, a broadcast share, and outside workers.  Code
+ * a task runs through twill_join or a loop sees its task's answer when it
+ * runs on the task's own thread and NULL when another worker took it; a task
+ * that a waiting task runs meanwhile has its own answer, and the waiter gets
+ * its own back.  For a task that spawns into or cancels its own group
+ * without carrying a pointer (twill.hpp finds a throwing task's group with
+ * it).  Any thread.
+ */
+twill_group *twill_current_group(void);
+
 /* --------------------------------------------------------------- loops -- */
 
 /*

@@ -148,3 +148,9 @@ bool twill_group_cancelled(const twill_group *g)
     return atomic_load_explicit(&((const twill__group_ctl *)(const void *)g)->cancelled,
                                 memory_order_acquire);
 }
+
+twill_group *twill_current_group(void)
+{
+    twill__worker *w = twill__self;
+    return w != NULL && w->group != NULL ? (twill_group *)(void *)w->group : NULL;
+}

@@ -14,7 +14,9 @@
  * When the pool traces, every job's function runs through call(), which
  * records it as a task event of its kind (trace.h); untraced, call() is
  * one test of w->trace.  Outside submissions are recorded on the outside
- * track by twill__submit_job.
+ * track by twill__submit (elastic.c).
+ * While a job runs, the worker's `group` names its group (NULL for the
+ * other kinds): twill_current_group.
  *
  * The poll.  Every TWILL__POLL_EVERY tasks run on a worker (counted where
  * they run: the worker loop, a join's inline half, a helping wait), the
@@ -166,6 +168,18 @@ void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *jo
     }
 }
 
+/* Call job's function as a task of group g (NULL: of none), which
+   twill_current_group reports meanwhile; the caller's group comes back
+   after, so a waiting task that ran this one sees its own again. */
+static inline int call_as(twill__worker *w, twill__group_ctl *g, const twill__job *job)
+{
+    twill__group_ctl *outer = w->group;
+    w->group = g;
+    int rc = call(w, job);
+    w->group = outer;
+    return rc;
+}
+
 static void run_group_job(twill__worker *w, const twill__job *job)
 {
     twill__group_ctl *g = job->ctl;
@@ -174,7 +188,7 @@ static void run_group_job(twill__worker *w, const twill__job *job)
         twill__discard_job(w->pool, w, job);
         return;
     }
-    int rc = call(w, job);
+    int rc = call_as(w, g, job);
     twill__count_result(w, rc);
     if (rc != 0) {
         /* published by the finish's release */
@@ -190,7 +204,7 @@ static void run_group_job(twill__worker *w, const twill__job *job)
 static void run_bcast_job(twill__worker *w, const twill__job *job)
 {
     twill__bcast_ctl *b = job->ctl;
-    int rc = call(w, job);
+    int rc = call_as(w, NULL, job);
     if (rc != 0)
         twill__first_error(&b->first_error, rc); /* published by the finish's release */
     twill__finish(&b->done);
@@ -217,13 +231,13 @@ void twill__run_job(twill__worker *w, const twill__job *job)
         break;
     case TWILL__JOB_RUN: {
         twill__run_ctl *rc = job->ctl;
-        rc->result = call(w, job);
+        rc->result = call_as(w, NULL, job);
         twill__count_result(w, rc->result);
         twill__finish(&rc->done);
         break;
     }
     default:
-        twill__count_result(w, call(w, job));
+        twill__count_result(w, call_as(w, NULL, job));
         break;
     }
     twill__job_tick(w);
@@ -239,7 +253,7 @@ void twill__run_record(twill__worker *w, twill__task *t)
     }
     /* A stolen (or leftover) join half: always runs, even when cancelling.
        After the finish the record (on the joiner's stack) may be gone. */
-    int rc = call(w, &t->job);
+    int rc = call_as(w, NULL, &t->job);
     twill__count_result(w, rc);
     t->result = rc;
     twill__finish(&t->done);

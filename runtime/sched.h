@@ -115,6 +115,10 @@ typedef struct twill__worker {
     unsigned waits;            /* nested helping waits on this stack (wait.c) */
     bool polling;              /* running an outside job taken by a poll (job.c) */
     unsigned polls;            /* polls made (job.c: every TWILL__LOW_EVERY-th takes LOW) */
+    /* The group of the task running on this stack, NULL for a task of any
+       other kind (job.c sets and restores it around each task it runs;
+       twill_current_group reads it). */
+    struct twill__group_ctl *group;
     /* A HIGH task was queued since the owner last looked: set by HIGH
        producers (twill__sched_high_announce), cleared by the owner; read
        on a join's slow path (twill__sched_unpush). */

@@ -1169,6 +1169,146 @@ Test(group, init_with_null_pool_outside_a_worker_is_einval, .timeout = 30)
     cr_assert_eq(twill_group_spawn(&g, noop, NULL), EINVAL, "the group stays invalid");
 }
 
+/* twill_current_group: the group of the task running on this thread. */
+static int current_is_null(void *arg)
+{
+    (void)arg;
+    CHECK(twill_current_group() == NULL);
+    return 0;
+}
+
+static int current_is_arg(void *arg)
+{
+    CHECK(twill_current_group() == arg);
+    return 0;
+}
+
+/* A task of group `outer` (arg) that waits on an inner group: the inner
+   tasks see theirs, a join half run here sees ours, and after the wait,
+   in which this worker ran inner tasks on this stack, ours comes back. */
+static int current_through_inner_wait(void *arg)
+{
+    twill_group *outer = arg;
+    CHECK(twill_current_group() == outer);
+    twill_group inner;
+    CHECK(twill_group_init(&inner, NULL) == 0);
+    for (int i = 0; i < 8; i++)
+        CHECK(twill_group_spawn(&inner, current_is_arg, &inner) == 0);
+    CHECK(twill_group_wait(&inner) == 0);
+    CHECK(twill_current_group() == outer);
+    CHECK(twill_join(current_is_arg, outer, noop, NULL) == 0);
+    CHECK(twill_run(twill_current_pool(), current_is_arg, outer) == 0); /* inline */
+    CHECK(twill_current_group() == outer);
+    return 0;
+}
+
+/* A twill_run task (no group) that waits on a group whose task waits on
+   another: on one worker every task runs on this one stack. */
+static int current_nested_driver(void *arg)
+{
+    (void)arg;
+    CHECK(twill_current_group() == NULL);
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    for (int i = 0; i < 4; i++)
+        CHECK(twill_group_spawn(&g, current_through_inner_wait, &g) == 0);
+    CHECK(twill_group_wait(&g) == 0);
+    CHECK(twill_current_group() == NULL);
+    return 0;
+}
+
+Test(group, current_group_names_the_group_of_the_running_task, .timeout = 30)
+{
+    cr_assert_null(twill_current_group(), "outside any worker");
+    unsigned counts[] = {1, 2, 4};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        twill_pool *p = test_pool(counts[i]);
+        RUN_CHECKS(p, current_is_null, NULL);
+        RUN_CHECKS(p, current_nested_driver, NULL);
+        cr_assert_eq(twill_broadcast(p, current_is_null, NULL), 0, "a broadcast share");
+        twill_group g;
+        cr_assert_eq(twill_group_init(&g, p), 0);
+        for (int t = 0; t < 16; t++)
+            cr_assert_eq(twill_group_spawn(&g, current_through_inner_wait, &g), 0);
+        cr_assert_eq(twill_group_wait(&g), 0, "%u workers", counts[i]);
+        twill_pool_destroy(p);
+    }
+}
+
+/* Work that lands on the one worker of a pool while it is inside a group
+   task: a submitted task, a twill_run task and a broadcast share from
+   outside.  Each must see
+   NULL, not the group of the task it interrupted.  (A join half stolen by a
+   worker inside a group task cannot be forced: a thief must be waiting for
+   b while b's joiner waits for it to be stolen, which twill_join's contract
+   forbids.) */
+typedef struct interrupts {
+    twill_pool *pool;
+    _Atomic int submitted_ran, done;
+    int submit_rc, run_rc, bcast_rc;
+} interrupts;
+
+static int submitted_check(void *arg)
+{
+    interrupts *in = arg;
+    in->submit_rc = current_is_null(NULL);
+    atomic_store(&in->submitted_ran, 1);
+    return 0;
+}
+
+static void *interrupt_from_outside(void *arg)
+{
+    interrupts *in = arg;
+    struct timespec dl = test_deadline(), now;
+    if (twill_submit(in->pool, submitted_check, in) != 0)
+        in->submit_rc = -1;
+    while (in->submit_rc == 0 && !atomic_load(&in->submitted_ran)) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec >= dl.tv_sec)
+            in->submit_rc = -2; /* never ran */
+        sched_yield();
+    }
+    in->run_rc = twill_run(in->pool, current_is_null, NULL);
+    in->bcast_rc = twill_broadcast(in->pool, current_is_null, NULL);
+    atomic_store(&in->done, 1);
+    return NULL;
+}
+
+/* A group task that helps (inner group waits, each beyond a poll, so the
+   worker also takes outside work) until the outside calls are done. */
+static int help_until_interrupted(void *arg)
+{
+    interrupts *in = arg;
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(&in->done)) {
+        twill_group inner;
+        CHECK(twill_group_init(&inner, NULL) == 0);
+        for (int i = 0; i < 2 * 64; i++)
+            CHECK(twill_group_spawn(&inner, noop, NULL) == 0);
+        CHECK(twill_group_wait(&inner) == 0);
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec);
+    }
+    return 0;
+}
+
+Test(group, current_group_is_null_in_work_that_interrupts_a_group_task, .timeout = 60)
+{
+    twill_pool *p = test_pool(1);
+    interrupts in = {.pool = p};
+    twill_group g;
+    cr_assert_eq(twill_group_init(&g, p), 0);
+    cr_assert_eq(twill_group_spawn(&g, help_until_interrupted, &in), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, interrupt_from_outside, &in), 0);
+    cr_assert_eq(twill_group_wait(&g), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(in.submit_rc, 0, "a submitted task: line %d", in.submit_rc);
+    cr_assert_eq(in.run_rc, 0, "a twill_run task: line %d", in.run_rc);
+    cr_assert_eq(in.bcast_rc, 0, "a broadcast share: line %d", in.bcast_rc);
+    twill_pool_destroy(p);
+}
+
 /* =============================================================== loops == */
 
 typedef struct visit {

@@ -309,6 +309,25 @@ typedef struct twill_group {
 int twill_group_init(twill_group *g, twill_pool *pool);
 
 /*
+ * Initialise g as twill_group_init does, as an isolated group: a wait on g
+ * by a worker of its pool helps only with g's tasks and with what they
+ * spawn, submit or join, transitively (each task carries g's isolation
+ * tag, and everything it spawns inherits it); it never runs an unrelated
+ * task, an outside job or a broadcast share, and sleeps when none of g's
+ * work is within its reach (work queued on other workers is left to them).
+ * So a task may hold a lock across twill_group_wait on g while other tasks
+ * that take the same lock are queued.  An isolated group nested in another
+ * has its own tag: the outer wait does not run the inner group's tasks.
+ * While a worker runs under isolation, twill_broadcast and
+ * twill_pool_resize called from it return EDEADLK.  Everything else
+ * (spawn, wait, cancel, errors, reuse) is as for twill_group_init.
+ * Returns 0; EINVAL when g is NULL or pool is NULL outside any worker;
+ * EOWNERDEAD for a pool inherited through fork().  Any thread, while no
+ * other thread uses g.
+ */
+int twill_group_init_isolated(twill_group *g, twill_pool *pool);
+
+/*
  * Spawn fn(arg) into g, on g's pool, from any thread.  From a worker of that
  * pool it is pushed to the worker's own queue and never blocks; from other
  * threads it goes through the injector (blocking while full).

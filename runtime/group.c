@@ -20,6 +20,7 @@
 #include "wait.h"
 
 #define GROUP_MAGIC 0x7477696cu     /* "twil": set by init, 0 in a zeroed group */
+#define ISOLATED_MAGIC 0x74776973u  /* "twis": set by init_isolated */
 
 _Static_assert(sizeof(twill__group_ctl) <= sizeof(twill_group), "twill_group too small");
 _Static_assert(_Alignof(twill__group_ctl) <= _Alignof(twill_group), "twill_group under-aligned");
@@ -31,7 +32,10 @@ static twill__group_ctl *as_ctl(twill_group *g)
 
 static bool valid(const twill_group *g)
 {
-    return g != NULL && ((const twill__group_ctl *)(const void *)g)->magic == GROUP_MAGIC;
+    if (g == NULL)
+        return false;
+    uint32_t magic = ((const twill__group_ctl *)(const void *)g)->magic;
+    return twill_likely(magic == GROUP_MAGIC) || magic == ISOLATED_MAGIC;
 }
 
 int twill_group_init(twill_group *g, twill_pool *pool)
@@ -56,13 +60,40 @@ int twill_group_init(twill_group *g, twill_pool *pool)
     return 0;
 }
 
+int twill_group_init_isolated(twill_group *g, twill_pool *pool)
+{
+    int rc = twill_group_init(g, pool);
+    if (rc != 0)
+        return rc;
+    twill__group_ctl *gr = as_ctl(g);
+    gr->magic = ISOLATED_MAGIC;
+    /* A fresh tag, never 0 (sched.h, "Isolation"): 2^32 inits before one
+       comes back.  relaxed: only uniqueness matters; the tag reaches
+       workers inside the jobs, published by their queues. */
+    do
+        gr->iso = atomic_fetch_add_explicit(&gr->pool->iso_last, 1, memory_order_relaxed) + 1;
+    while (gr->iso == 0);
+    return 0;
+}
+
 int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
 {
-    if (!valid(g) || fn == NULL || prio < TWILL_PRIO_LOW || prio > TWILL_PRIO_HIGH)
+    if (g == NULL || fn == NULL || prio < TWILL_PRIO_LOW || prio > TWILL_PRIO_HIGH)
         return EINVAL;
     twill__group_ctl *gr = as_ctl(g);
     twill__job job = {.fn = fn, .arg = arg, .ctl = gr, .kind = TWILL__JOB_GROUP};
     twill__worker *w = twill__self_in(gr->pool);
+    /* The task's isolation tag (sched.h): an isolated group's own, else
+       the spawner's (0 outside any worker), so the magic check that tells
+       an initialised group is also the only test a plain spawn pays. */
+    if (twill_likely(gr->magic == GROUP_MAGIC)) {
+        if (w != NULL)
+            job.iso = w->iso;
+    } else if (gr->magic == ISOLATED_MAGIC) {
+        job.iso = gr->iso;
+    } else {
+        return EINVAL;
+    }
     if (w == NULL) { /* outside: the pool decides, like any outside submit */
         int rc = twill__pool_usable(gr->pool);
         if (rc != 0)
@@ -115,18 +146,42 @@ static int collect(twill__group_ctl *gr)
     return rc;
 }
 
-int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
+/* The wait itself: w is the calling worker of gr's pool (it helps), or
+   NULL (it sleeps). */
+static int wait_group(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns)
 {
-    if (!valid(g))
-        return EINVAL;
-    twill__group_ctl *gr = as_ctl(g);
+    twill__want want = {TWILL__FIND_HELP, -1, gr};
+    int rc = twill__wait(w, &gr->pending, timeout_ns, w != NULL ? &want : NULL);
+    return rc != 0 ? rc : collect(gr);
+}
+
+/* An isolated group: a worker of its pool waits under the group's tag, so
+   it helps only with the group's work (sched.h, "Isolation"). */
+static TWILL_COLD int wait_isolated(twill__group_ctl *gr, int64_t timeout_ns)
+{
     int rc = twill__pool_usable(gr->pool);
     if (rc != 0)
         return rc;
-    twill__want want = {TWILL__FIND_HELP, -1, gr};
     twill__worker *w = twill__self_in(gr->pool);
-    rc = twill__wait(w, &gr->pending, timeout_ns, w != NULL ? &want : NULL);
-    return rc != 0 ? rc : collect(gr);
+    if (w == NULL || w->iso == gr->iso)
+        return wait_group(gr, w, timeout_ns);
+    twill__iso_ctx old = twill__iso_enter(w, gr->iso);
+    rc = wait_group(gr, w, timeout_ns);
+    twill__iso_leave(w, old);
+    return rc;
+}
+
+int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
+{
+    if (g == NULL)
+        return EINVAL;
+    twill__group_ctl *gr = as_ctl(g);
+    if (twill_unlikely(gr->magic != GROUP_MAGIC))
+        return gr->magic == ISOLATED_MAGIC ? wait_isolated(gr, timeout_ns) : EINVAL;
+    int rc = twill__pool_usable(gr->pool);
+    if (rc != 0)
+        return rc;
+    return wait_group(gr, twill__self_in(gr->pool), timeout_ns);
 }
 
 int twill_group_wait(twill_group *g)

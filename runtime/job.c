@@ -35,13 +35,16 @@ TWILL_COLD void twill__job_poll(twill__worker *w)
     twill__job job;
     const twill__sched_ops *ops = w->pool->ops;
     twill__found f;
-    if (!w->polling && twill__mailbox_take(w, &f)) {
+    /* Under isolation nothing without our tag runs here (sched.h): no
+       share, no LOW or outside job. */
+    if (!w->polling && twill_unlikely(twill__mailbox_full(w)) && w->iso == 0 &&
+        twill__mailbox_take(w, &f)) {
         /* a broadcast share waits: a worker deep in a join tree runs it here */
         w->polling = true;
         twill__run_job(w, &f.job);
         w->polling = false;
     }
-    if (w->polling || w->waits > TWILL__HELP_DEPTH)
+    if (w->polling || !twill__help_plain(w))
         return;
     if (twill_unlikely(++w->polls % TWILL__LOW_EVERY == 0)) {
         twill__task *low = twill__sched_take_level(w, &w->pool->low);
@@ -66,7 +69,7 @@ TWILL_COLD void twill__job_run_high(twill__worker *w)
     /* relaxed: a hint (sched.h); cleared before the look, so a HIGH task
        queued after the look sets it again. */
     atomic_store_explicit(&w->high_hint, false, memory_order_relaxed);
-    if (w->polling || w->waits > TWILL__HELP_DEPTH)
+    if (w->polling || !twill__help_plain(w)) /* also under isolation (sched.h) */
         return;
     twill__task *t = twill__sched_take_level(w, &w->pool->high);
     if (t == NULL)
@@ -131,7 +134,10 @@ int twill__submit_inside(twill__worker *w, twill_prio prio, const twill__job *jo
     int rc = twill__accepts_inside(w->pool);
     if (rc != 0)
         return rc;
-    return prio == TWILL_PRIO_NORMAL ? twill__push_job(w, job) : push_level(w, prio, job);
+    twill__job j = *job;
+    if (j.iso == 0) /* no tag of its own: the spawner's (sched.h, "Isolation") */
+        j.iso = w->iso;
+    return prio == TWILL_PRIO_NORMAL ? twill__push_job(w, &j) : push_level(w, prio, &j);
 }
 
 int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *job,
@@ -210,12 +216,28 @@ static void run_bcast_job(twill__worker *w, const twill__job *job)
     twill__finish(&b->done);
 }
 
+/* A job of another isolation tag than what runs on w now runs under its
+   own (sched.h, "Isolation"): so do its spawns and its waits. */
+static TWILL_COLD void run_isolated(twill__worker *w, const twill__job *job)
+{
+    twill__iso_ctx old = twill__iso_enter(w, job->iso);
+    twill__run_job(w, job);
+    twill__iso_leave(w, old);
+}
+
 void twill__run_job(twill__worker *w, const twill__job *job)
 {
-    if (twill_unlikely(job->kind == TWILL__JOB_BCAST)) {
-        run_bcast_job(w, job);
-        return;
+    if (twill_unlikely(!twill__job_plain(job))) {
+        if (job->kind == TWILL__JOB_BCAST) {
+            run_bcast_job(w, job);
+            return;
+        }
+        if (job->iso != w->iso) {
+            run_isolated(w, job);
+            return;
+        }
     }
+    TWILL_ASSERT(job->iso == w->iso); /* an isolated context runs only its tag */
     /* relaxed: a task that starts just before a cancelling shutdown becomes
        visible runs, which is allowed (it was running "at" shutdown). */
     if (twill_unlikely(atomic_load_explicit(&w->pool->state, memory_order_relaxed) ==
@@ -243,6 +265,17 @@ void twill__run_job(twill__worker *w, const twill__job *job)
     twill__job_tick(w);
 }
 
+/* A stolen (or leftover) join half: always runs, even when cancelling.
+   After the finish the record (on the joiner's stack) may be gone. */
+static void run_join_half(twill__worker *w, twill__task *t)
+{
+    int rc = call_as(w, NULL, &t->job);
+    twill__count_result(w, rc);
+    t->result = rc;
+    twill__finish(&t->done);
+    twill__job_tick(w);
+}
+
 void twill__run_record(twill__worker *w, twill__task *t)
 {
     if (t->job.kind != TWILL__JOB_JOIN) {
@@ -251,11 +284,12 @@ void twill__run_record(twill__worker *w, twill__task *t)
         twill__run_job(w, &job);
         return;
     }
-    /* A stolen (or leftover) join half: always runs, even when cancelling.
-       After the finish the record (on the joiner's stack) may be gone. */
-    int rc = call_as(w, NULL, &t->job);
-    twill__count_result(w, rc);
-    t->result = rc;
-    twill__finish(&t->done);
-    twill__job_tick(w);
+    if (twill_unlikely(t->job.iso != 0) && t->job.iso != w->iso) { /* as run_isolated */
+        twill__iso_ctx old = twill__iso_enter(w, t->job.iso);
+        run_join_half(w, t);
+        twill__iso_leave(w, old);
+        return;
+    }
+    TWILL_ASSERT(t->job.iso == w->iso);
+    run_join_half(w, t);
 }

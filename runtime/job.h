@@ -19,6 +19,7 @@ typedef struct twill__group_ctl {
     uint32_t magic;                 /* GROUP_MAGIC once initialised (group.c) */
     _Atomic uint32_t pending;
     _Atomic int first_error;        /* first nonzero task code; CAS from 0 */
+    uint32_t iso;                   /* isolation tag (sched.h); 0: a plain group */
     _Atomic bool cancelled;         /* set by cancel or a failing task */
     _Atomic bool skipped;           /* some task was discarded unrun */
     twill_pool *pool;               /* written by init only */

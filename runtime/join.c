@@ -70,7 +70,7 @@ int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
         } else {
             /* a record a pushed, or, when a wait nested in a ran our b
                (see twill__steal_find), an older join's private half */
-            twill__task_share(x);
+            twill__own_share(w, x);
             twill__run_record(w, x);
         }
     }

@@ -102,30 +102,50 @@ void twill__prioq_push(twill__prioq *q, twill__task *t)
     pthread_mutex_unlock(&q->lock);
 }
 
+/* Lock held: take t out of q; *outside (if not NULL): was it an outside
+   submission? */
+static void unlink_rec(twill__prioq *q, twill__task *t, bool *outside)
+{
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        q->head = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    else
+        q->tail = t->prev;
+    if (outside != NULL)
+        *outside = t->queued == QUEUED_OUTSIDE;
+    if (t->queued == QUEUED_OUTSIDE) {
+        q->external--;
+        if (q->blocked > 0)
+            pthread_cond_signal(&q->space);
+    }
+    t->queued = 0;
+    atomic_store_explicit(&q->length, atomic_load_explicit(&q->length, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
 twill__task *twill__prioq_pop(twill__prioq *q, bool *outside)
 {
     if (!twill__prioq_nonempty(q))
         return NULL;
     pthread_mutex_lock(&q->lock);
     twill__task *t = q->head;
-    if (t != NULL) {
-        q->head = t->next;
-        if (q->head != NULL)
-            q->head->prev = NULL;
-        else
-            q->tail = NULL;
-        if (outside != NULL)
-            *outside = t->queued == QUEUED_OUTSIDE;
-        if (t->queued == QUEUED_OUTSIDE) {
-            q->external--;
-            if (q->blocked > 0)
-                pthread_cond_signal(&q->space);
-        }
-        t->queued = 0;
-        atomic_store_explicit(&q->length,
-                              atomic_load_explicit(&q->length, memory_order_relaxed) - 1,
-                              memory_order_relaxed);
-    }
+    if (t != NULL)
+        unlink_rec(q, t, outside);
+    pthread_mutex_unlock(&q->lock);
+    return t;
+}
+
+twill__task *twill__prioq_pop_tag(twill__prioq *q, uint32_t iso, bool *outside)
+{
+    pthread_mutex_lock(&q->lock);
+    twill__task *t = q->head;
+    while (t != NULL && t->job.iso != iso)
+        t = t->next;
+    if (t != NULL)
+        unlink_rec(q, t, outside);
     pthread_mutex_unlock(&q->lock);
     return t;
 }

@@ -52,6 +52,10 @@ void twill__prioq_push(twill__prioq *q, twill__task *t);
    whether it was submitted from outside. */
 twill__task *twill__prioq_pop(twill__prioq *q, bool *outside);
 
+/* Any thread: the oldest record whose isolation tag is iso (an isolated
+   wait, sched.h), or NULL.  The caller checks twill__prioq_nonempty first. */
+twill__task *twill__prioq_pop_tag(twill__prioq *q, uint32_t iso, bool *outside);
+
 /* Shutdown: refuse outside submits from now on, wake blocked submitters. */
 void twill__prioq_close(twill__prioq *q);
 

@@ -112,7 +112,18 @@ typedef struct twill__worker {
     /* Written by the owner only (counters: read by stats too). */
     struct twill_pool *pool;
     unsigned id;
-    unsigned waits;            /* nested helping waits on this stack (wait.c) */
+    /* Nested helping waits on this stack (wait.c), and the isolation tag
+       of what runs on it now, 0 for none (see "Isolation" below), in one
+       word for twill__help_plain's one test. */
+    union {
+        struct {
+            uint32_t waits, iso;
+        };
+        uint64_t waits_iso;
+    };
+    /* The private-stack index from which private records carry iso
+       implicitly ("Isolation"). */
+    uint32_t iso_seal;
     bool polling;              /* running an outside job taken by a poll (job.c) */
     unsigned polls;            /* polls made (job.c: every TWILL__LOW_EVERY-th takes LOW) */
     /* The group of the task running on this stack, NULL for a task of any
@@ -199,6 +210,8 @@ struct twill_pool {
     /* Discards on threads that are not workers (spawn into a cancelled group
        from outside); added to the stats of "all workers". */
     _Atomic uint64_t outside_discards;
+    /* The last isolation tag handed out (twill_group_init_isolated). */
+    _Atomic uint32_t iso_last;
     /* The HIGH and LOW levels' queues, the same for every policy (NORMAL
        work is the policy's own): HIGH is taken before anything else, at
        every find and before a join's inline half, LOW only when a find
@@ -380,6 +393,18 @@ static inline void twill__count_result(twill__worker *w, int rc)
    beyond it only their own tasks (a few hundred bytes of stack a level). */
 #define TWILL__HELP_DEPTH_MAX 256
 
+/* Owner only: may w's helping wait look for anything (no isolation, at
+   most TWILL__HELP_DEPTH nested waits)?  One compare where the word is
+   little-endian. */
+static inline bool twill__help_plain(const twill__worker *w)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return w->waits_iso <= TWILL__HELP_DEPTH;
+#else
+    return w->waits <= TWILL__HELP_DEPTH && w->iso == 0;
+#endif
+}
+
 /* Rounds of looking for work before an idle worker sleeps under
    TWILL_IDLE_DEFAULT: one round is a pass over all queues (~50 ns a victim
    here) after a pause (the first 16) or a sched_yield (the other 48, ~1 us
@@ -430,8 +455,23 @@ static inline void twill__sched_join_push(twill__worker *w, twill__task *t)
         twill__steal_push_private(w, t);
         return;
     }
+    t->job.iso = w->iso; /* shared at once: its tag too (sched.h, "Isolation") */
     twill__task_share(t);
     w->pool->ops->push(w, t);
+}
+
+/* Owner only.  t, one of w's own records, is taken to run by another path
+   than its joiner's inline one (a helping wait, or a joiner whose own half
+   such a wait took): a join half then needs what a stolen one has, its tag
+   (w's: w's own join halves that a find returns are of w's context) and
+   the shared fields, so that it finishes its word and its joiner, further
+   down this stack, waits for that. */
+static inline void twill__own_share(twill__worker *w, twill__task *t)
+{
+    if (t->job.kind == TWILL__JOB_JOIN) {
+        t->job.iso = w->iso;
+        twill__task_share(t);
+    }
 }
 
 /* twill__sched_unpush's answers that are not a record: run the queued
@@ -444,8 +484,10 @@ static inline void twill__sched_join_push(twill__worker *w, twill__task *t)
    (stealing only), TWILL__HIGH_FIRST: run the queued HIGH task first
    (job.c), then ask again, or TWILL__TIMED_SELF: t, to run timed.  One
    test on the fast path: join_fast is true only on the stealing policy
-   with no HIGH hint pending and no trace, so the trace costs the join
-   nothing when off. */
+   with no HIGH hint pending, no trace and no isolation, so the trace
+   costs the join nothing when off (twill__iso_enter clears it; under
+   isolation the pop is twill__steal_pop_iso, which takes only records of
+   w's tag). */
 static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
 {
     /* relaxed: a hint, see twill__sched_high_announce. */
@@ -457,9 +499,13 @@ static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
         return TWILL__HIGH_FIRST;
     twill__task *x;
     if (twill__stealing(w)) {
-        if (twill_likely(w->trace == NULL)) /* a traced worker stays on this path */
-            atomic_store_explicit(&w->s.join_fast, true, memory_order_relaxed);
-        x = twill__steal_pop(w);
+        if (twill_unlikely(w->iso != 0)) {
+            x = twill__steal_pop_iso(w);
+        } else {
+            if (twill_likely(w->trace == NULL)) /* a traced worker stays on this path */
+                atomic_store_explicit(&w->s.join_fast, true, memory_order_relaxed);
+            x = twill__steal_pop(w);
+        }
     } else {
         x = w->pool->ops->unpush(w, t);
     }
@@ -520,6 +566,101 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
         return true;
     return twill_unlikely(twill__prioq_nonempty(&pool->low)) && shallow &&
            (f->rec = twill__sched_take_level(w, &pool->low)) != NULL;
+}
+
+/* ---- isolation (twill_group_init_isolated) ----
+
+   Every job carries an isolation tag (twill__job.iso): the tag of the
+   isolated group it was spawned into, else the tag of the context that
+   spawned it, so a tag passes to everything an isolated group's tasks
+   spawn, submit or join, transitively (oneTBB's isolate works the same
+   way).  Tags come from a per-pool counter and are never 0 (no tag).
+
+   w->iso is the tag of what runs on w's stack now: 0 in the worker loop,
+   a job's tag while that job runs (job.c switches only when they differ),
+   an isolated group's while w waits for it (group.c).  While w->iso != 0,
+   every wait on w's stack (wait.c) runs only records of that tag
+   (twill__sched_find_iso): no outside job, no broadcast share, no poll
+   (job.c), no other tag, not even that of an isolated group nested in
+   this one (its own wait or other workers run those).  Finding none, the
+   wait naps on its completion word (wait.c), whose last finisher wakes
+   it; new tagged work is seen at the latest after a nap.
+
+   Where tagged records can be, and how a tagged find reaches them:
+     - w's own private stack, spill list and deque: the newest record of
+       each, if it carries the tag; deque records above it that do not are
+       moved to the stealing policy's queue of tasks no worker holds (a
+       join half is pushed back instead: its joiner is on this stack);
+     - HIGH, LOW, the central FIFO, and (stealing) the queue of tasks that
+       no worker holds, where outside spawns into an isolated group go
+       instead of the injector: searched under their locks;
+     - other workers' deques: never.  A thief could read a tag only from
+       a record it has not claimed, which may be gone by then; such a
+       record is run by its owner or by a thief in an untagged find.
+
+   The join pays nothing for this.  Records on the private stack from
+   index iso_seal up were pushed under the current w->iso and carry it
+   implicitly; those below it carry theirs in job.iso.  A tag is written
+   when a record leaves the private stack (publish, spill, a tagged pop)
+   and, for the records above the seal, when w->iso changes
+   (twill__iso_enter, which raises the seal; twill__iso_leave clamps the
+   old one back into [priv_lo, priv_hi]).  With w->iso == 0 every private
+   record's tag is 0 and the seal means nothing, so the join's fast pop
+   need not maintain it; with w->iso != 0 joins take the slow path
+   (join_fast false), whose pop keeps lo <= seal <= hi. */
+
+/* What twill__iso_leave restores. */
+typedef struct twill__iso_ctx {
+    uint32_t iso, seal;
+} twill__iso_ctx;
+
+/* Owner only.  Run under tag (nonzero, != w->iso) until twill__iso_leave. */
+static inline twill__iso_ctx twill__iso_enter(twill__worker *w, uint32_t tag)
+{
+    twill__iso_ctx old = {w->iso, w->iso_seal};
+    TWILL_ASSERT(tag != 0 && tag != w->iso);
+    if (twill__stealing(w))
+        twill__steal_iso_seal(w);
+    w->iso = tag;
+    return old;
+}
+
+/* Owner only.  Back to the context twill__iso_enter left.  join_fast stays
+   off: the next join's slow path turns it on again outside isolation. */
+static inline void twill__iso_leave(twill__worker *w, twill__iso_ctx old)
+{
+    w->iso = old.iso;
+    w->iso_seal = old.seal;
+    if (twill__stealing(w))
+        twill__steal_iso_unseal(w);
+}
+
+/* Worker w with w->iso != 0: twill__sched_take_level for that tag only. */
+static inline twill__task *twill__sched_take_level_iso(twill__worker *w, twill__prioq *q)
+{
+    bool outside = false;
+    twill__task *t = twill__prioq_pop_tag(q, w->iso, &outside);
+    if (outside)
+        TWILL__COUNT(w, injected, 1);
+    return t;
+}
+
+/* Worker w with w->iso != 0: twill__sched_find for an isolated wait: only
+   records of w's tag, from HIGH, the policy's queues (sched_steal.c's
+   twill__steal_find_iso; central's find, which filters on w->iso), then
+   LOW; never the mailbox or outside jobs. */
+static inline bool twill__sched_find_iso(twill__worker *w, const twill__want *want,
+                                         twill__found *f)
+{
+    twill_pool *pool = w->pool;
+    bool shallow = want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX;
+    if (twill__prioq_nonempty(&pool->high) && shallow &&
+        (f->rec = twill__sched_take_level_iso(w, &pool->high)) != NULL)
+        return true;
+    if (twill__stealing(w) ? twill__steal_find_iso(w, want, f) : pool->ops->find(w, want, f))
+        return true;
+    return twill__prioq_nonempty(&pool->low) && shallow &&
+           (f->rec = twill__sched_take_level_iso(w, &pool->low)) != NULL;
 }
 
 /* Any thread, after queueing a HIGH record: tell every worker to look

@@ -175,8 +175,9 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     return rc;
 }
 
-/* Lock held: the record to take for want, or NULL. */
-static twill__task *choose(central *c, const twill__want *want)
+/* Lock held: the record to take for want, or NULL; under isolation (iso,
+   w->iso: a helping wait's find only) only records of that tag. */
+static twill__task *choose(central *c, const twill__want *want, uint32_t iso)
 {
     if (want->mode == TWILL__FIND_LOOP)
         return c->head;
@@ -184,6 +185,11 @@ static twill__task *choose(central *c, const twill__want *want)
     if (want->mode == TWILL__FIND_OWN) /* only the tasks of the group waited for */
         while (t != NULL && !(want->ctl != NULL && t->job.kind == TWILL__JOB_GROUP &&
                               t->job.ctl == want->ctl))
+            t = t->prev;
+    if (twill_unlikely(iso != 0)) /* an isolated wait: only its tag (sched.h) */
+        while (t != NULL && !(t->job.iso == iso &&
+                              (want->mode != TWILL__FIND_OWN ||
+                               (t->job.kind == TWILL__JOB_GROUP && t->job.ctl == want->ctl))))
             t = t->prev;
     return t;
 }
@@ -195,7 +201,7 @@ static bool find(twill__worker *w, const twill__want *want, twill__found *f)
     if (atomic_load_explicit(&c->length, memory_order_relaxed) == 0)
         return false;
     pthread_mutex_lock(&c->lock);
-    twill__task *t = choose(c, want);
+    twill__task *t = choose(c, want, w->iso);
     if (t != NULL) {
         if (t->queued == QUEUED_OUTSIDE)
             TWILL__COUNT(w, injected, 1);

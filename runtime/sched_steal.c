@@ -57,10 +57,14 @@ typedef struct steal_pool {
        injector pop notifies (one load unless a submitter sleeps), shutdown
        notifies all. */
     twill__event space_ev;
-    /* Tasks of workers that left the pool (hand_over), for the others to
-       take after their own queues, the injector and their victims: a
-       leaving worker's deque cannot be stolen from once it is gone from
-       the victim orders.  Almost always empty (one load). */
+    /* Tasks that no worker holds, taken with the injector's (take_outside):
+       those of workers that left the pool (hand_over: a leaving worker's
+       deque cannot be stolen from once it is gone from the victim orders),
+       outside spawns into isolated groups (submit: an isolated wait
+       searches this queue for its tag, which it cannot do in the
+       injector; sched.h, "Isolation"), and the records an isolated wait
+       moved out of its way (pop_iso).  The outside bound is the
+       injector's.  Almost always empty (one load). */
     twill__prioq handed;
     bool handed_ready;
 } steal_pool;
@@ -80,7 +84,7 @@ static int create(twill_pool *pool, size_t capacity)
     pool->sched = p;
     twill__event_init(&p->work_ev, true);
     twill__event_init(&p->space_ev, true);
-    if (twill__prioq_init(&p->handed, 1) != 0)
+    if (twill__prioq_init(&p->handed, capacity) != 0)
         return ENOMEM;
     p->handed_ready = true;
     return twill__injector_init(&p->inj, capacity) != 0 ? ENOMEM : 0;
@@ -141,6 +145,12 @@ static void destroy(twill_pool *pool)
 static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
 {
     steal_pool *p = sp(pool);
+    if (twill_unlikely(job->iso != 0)) { /* a spawn into an isolated group: see handed */
+        int rc = twill__prioq_submit(&p->handed, job, timeout_ns);
+        if (rc == 0)
+            twill__event_notify(&p->work_ev);
+        return rc;
+    }
     int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;
     int spins = 0;
     for (;;) {
@@ -203,11 +213,13 @@ TWILL_COLD void twill__steal_publish(twill__worker *w)
     uint32_t n = s->priv_hi - s->priv_lo, k = (n + 1) / 2;
     for (uint32_t i = 0; i < k; i++) {
         twill__task *t = s->priv[s->priv_lo & (TWILL__PRIVATE_CAP - 1)];
+        twill__steal_priv_tag(w, t, s->priv_lo);
         twill__task_share(t);
         if (twill__deque_push(&s->dq, t) != 0)
             break; /* out of memory growing the deque: the task stays private */
         s->priv_lo++;
     }
+    twill__steal_seal_lo(w);
     twill__event_notify(s->work_ev);
 }
 
@@ -218,7 +230,9 @@ TWILL_COLD void twill__steal_spill(twill__worker *w)
 {
     twill__steal_worker *s = &w->s;
     twill__task *t = s->priv[s->priv_lo & (TWILL__PRIVATE_CAP - 1)];
+    twill__steal_priv_tag(w, t, s->priv_lo);
     s->priv_lo++;
+    twill__steal_seal_lo(w);
     t->next = s->spilled;
     s->spilled = t;
 }
@@ -231,9 +245,22 @@ TWILL_COLD void twill__steal_spill(twill__worker *w)
    (Waking only at half occupancy saved system calls when producers
    outrun consumers, but left a submitter asleep beside free slots, and a
    task that waited for it deadlocked: issue 15.) */
+static TWILL_COLD bool take_handed(twill__worker *w, twill__job *job)
+{
+    twill__task *t = twill__prioq_pop(&sp(w->pool)->handed, NULL);
+    if (t == NULL)
+        return false;
+    TWILL_ASSERT(t->job.kind != TWILL__JOB_JOIN);
+    *job = t->job;
+    twill__task_free(&w->free, t);
+    return true;
+}
+
 static bool take_outside(twill__worker *w, twill__job *job)
 {
     steal_pool *p = sp(w->pool);
+    if (twill_unlikely(twill__prioq_nonempty(&p->handed)) && take_handed(w, job))
+        return true;
     if (!twill__injector_try_pop(&p->inj, job))
         return false;
     TWILL__COUNT(w, injected, 1);
@@ -327,27 +354,97 @@ static twill__task *steal_pass(twill__worker *w, int first)
 
 bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f)
 {
-    if ((f->rec = twill__steal_pop(w)) != NULL) {
-        /* A join half leaves its join here (a wait nested above the join,
-           such as an outside job's group wait in a poll, runs it), maybe
-           from the private stack, where it was never shared: its finish
-           needs `done`. */
-        twill__task_share(f->rec);
+    twill__steal_worker *s = &w->s;
+    /* A join half leaves its join here (a wait nested above the join, such
+       as an outside job's group wait in a poll, runs it), maybe from the
+       private stack, where it was never shared: its finish needs `done`,
+       and its run its tag.  Only private and spilled records can be such
+       unshared halves (the worker loop has none): the deque's are shared,
+       so its pop, the loop's, pays no test. */
+    if (twill_unlikely(s->priv_hi != s->priv_lo || s->spilled != NULL)) {
+        f->rec = twill__steal_pop(w);
+        twill__own_share(w, f->rec);
         return true;
     }
+    if ((f->rec = twill__deque_take(&s->dq)) != NULL)
+        return true;
     /* A deeply nested wait also takes outside jobs (which it may depend
        on: a group fed from outside) and tasks handed over by a worker that
        left (likewise: their owner would have run them), up to a hard depth
        that bounds the stack, but never steals. */
-    bool shallow = want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX;
-    if (shallow && take_outside(w, &f->job))
+    if ((want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX) &&
+        take_outside(w, &f->job))
         return true;
-    if (want->mode != TWILL__FIND_OWN &&
-        (f->rec = steal_pass(w, want->mode == TWILL__FIND_HELP ? want->victim : -1)) != NULL)
+    return want->mode != TWILL__FIND_OWN &&
+           (f->rec = steal_pass(w, want->mode == TWILL__FIND_HELP ? want->victim : -1)) != NULL;
+}
+
+/* Owner only, w->iso != 0: take back the join half ret, which was not
+   ours (pop_iso), to where it was, the deque's newest; if the deque cannot
+   grow now, it becomes the oldest spilled record (it is older than all of
+   them), never lost. */
+static void put_back(twill__worker *w, twill__task *ret)
+{
+    twill__steal_worker *s = &w->s;
+    if (twill_likely(twill__deque_push(&s->dq, ret) == 0))
+        return;
+    ret->next = NULL;
+    twill__task **end = &s->spilled;
+    while (*end != NULL)
+        end = &(*end)->next;
+    *end = ret;
+}
+
+twill__task *twill__steal_pop_iso(twill__worker *w)
+{
+    twill__steal_worker *s = &w->s;
+    uint32_t tag = w->iso;
+    TWILL_ASSERT(twill__self == w && tag != 0 && s->priv_hi - s->priv_lo <= TWILL__PRIVATE_CAP);
+    if (s->priv_hi != s->priv_lo) {
+        uint32_t i = s->priv_hi - 1;
+        twill__task *t = s->priv[i & (TWILL__PRIVATE_CAP - 1)];
+        if ((int32_t)(i - w->iso_seal) >= 0 || t->job.iso == tag) {
+            t->job.iso = tag;
+            s->priv_hi = i;
+            if ((int32_t)(w->iso_seal - i) > 0)
+                w->iso_seal = i;
+            return t;
+        }
+    }
+    if (twill_unlikely(s->spilled != NULL) && s->spilled->job.iso == tag) {
+        twill__task *t = s->spilled;
+        s->spilled = t->next;
+        return t;
+    }
+    /* The deque's newest records that are not ours would hide ours below
+       them (submitted after the group's spawns, say) from a waiter whose
+       peers may all be blocked on the lock it holds: they go to `handed`,
+       where any worker, or their own isolated wait, takes them.  A join
+       half stays (its joiner is further down this stack, and `handed`
+       carries jobs by value). */
+    for (;;) {
+        twill__task *t = twill__deque_take(&s->dq);
+        if (t == NULL || t->job.iso == tag)
+            return t;
+        if (t->job.kind == TWILL__JOB_JOIN) {
+            put_back(w, t);
+            return NULL;
+        }
+        twill__prioq_push(&sp(w->pool)->handed, t);
+        twill__event_notify(s->work_ev);
+    }
+}
+
+bool twill__steal_find_iso(twill__worker *w, const twill__want *want, twill__found *f)
+{
+    if ((f->rec = twill__steal_pop_iso(w)) != NULL) {
+        twill__own_share(w, f->rec);
         return true;
+    }
     twill__prioq *handed = &sp(w->pool)->handed;
-    return shallow && twill_unlikely(twill__prioq_nonempty(handed)) &&
-           (f->rec = twill__prioq_pop(handed, NULL)) != NULL;
+    return (want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX) &&
+           twill_unlikely(twill__prioq_nonempty(handed)) &&
+           (f->rec = twill__prioq_pop_tag(handed, w->iso, NULL)) != NULL;
 }
 
 /* -------------------------------------------------------------- idle -- */
@@ -489,6 +586,7 @@ static bool starved(twill_pool *pool)
 static void close_outside(twill_pool *pool)
 {
     twill__injector_close(&sp(pool)->inj);
+    twill__prioq_close(&sp(pool)->handed);
     twill__event_notify_all(&sp(pool)->space_ev); /* blocked submitters: refused */
 }
 

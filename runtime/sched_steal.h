@@ -27,6 +27,8 @@
 void twill__steal_publish(twill__worker *w);
 void twill__steal_spill(twill__worker *w);
 bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f);
+twill__task *twill__steal_pop_iso(twill__worker *w);
+bool twill__steal_find_iso(twill__worker *w, const twill__want *want, twill__found *f);
 
 /* Owner only.  Push t onto the deque, where thieves can take it at once,
    and wake a sleeper if any.  0, or ENOMEM when the deque could not grow. */
@@ -78,6 +80,44 @@ static inline twill__task *twill__steal_pop(twill__worker *w)
         return t;
     }
     return twill__deque_take(&s->dq);
+}
+
+/* Owner only.  Private record t, at index i, leaves the private stack (or
+   is taken by a tagged pop): write its isolation tag if it was implicit
+   (sched.h, "Isolation"). */
+static inline void twill__steal_priv_tag(twill__worker *w, twill__task *t, uint32_t i)
+{
+    if (w->iso == 0 || (int32_t)(i - w->iso_seal) >= 0)
+        t->job.iso = w->iso;
+}
+
+/* Owner only.  priv_lo moved up: keep the seal within [priv_lo, priv_hi]. */
+static inline void twill__steal_seal_lo(twill__worker *w)
+{
+    if ((int32_t)(w->s.priv_lo - w->iso_seal) > 0)
+        w->iso_seal = w->s.priv_lo;
+}
+
+/* Owner only, twill__iso_enter: the private records pushed under the
+   current tag get it written, and the new context's start above them.
+   Joins take the slow path from now on (twill__sched_unpush). */
+static inline void twill__steal_iso_seal(twill__worker *w)
+{
+    twill__steal_worker *s = &w->s;
+    for (uint32_t i = w->iso == 0 ? s->priv_lo : w->iso_seal; i != s->priv_hi; i++)
+        s->priv[i & (TWILL__PRIVATE_CAP - 1)]->job.iso = w->iso;
+    w->iso_seal = s->priv_hi;
+    /* relaxed: our own hint; HIGH producers only ever clear it. */
+    atomic_store_explicit(&s->join_fast, false, memory_order_relaxed);
+}
+
+/* Owner only, twill__iso_leave: the restored seal back within
+   [priv_lo, priv_hi] (records were published or popped meanwhile). */
+static inline void twill__steal_iso_unseal(twill__worker *w)
+{
+    twill__steal_seal_lo(w);
+    if ((int32_t)(w->iso_seal - w->s.priv_hi) > 0)
+        w->iso_seal = w->s.priv_hi;
 }
 
 /* Owner only.  Has this worker no task of its own queued? */

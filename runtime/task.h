@@ -16,6 +16,7 @@
 #define TWILL_TASK_H
 
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -36,8 +37,29 @@ typedef struct twill__job {
     twill_fn fn;
     void *arg;
     void *ctl;     /* group or run control block, per kind */
-    unsigned kind; /* TWILL__JOB_* */
+    union {
+        struct {
+            uint32_t kind; /* TWILL__JOB_* */
+            /* Isolation tag (sched.h, "Isolation"): the isolated group
+               this job belongs to, directly or through whoever spawned
+               it; 0 for none.  A join record's is written only once it
+               leaves the private stack. */
+            uint32_t iso;
+        };
+        uint64_t kind_iso; /* both, for twill__job_plain's one test */
+    };
 } twill__job;
+
+/* A task kind (no broadcast share) without an isolation tag: what runs
+   the plain way (job.c).  One compare where the word is little-endian. */
+static inline bool twill__job_plain(const twill__job *job)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return job->kind_iso <= TWILL__JOB_JOIN;
+#else
+    return job->kind <= TWILL__JOB_JOIN && job->iso == 0;
+#endif
+}
 
 typedef struct twill__task {
     twill__job job;

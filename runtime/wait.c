@@ -9,10 +9,12 @@
  * then looks again: new work may exist that nobody told it about, since a
  * waiter is not a parked worker.  Beyond TWILL__HELP_DEPTH nested waits it
  * helps only with what it may depend on (TWILL__FIND_OWN) and naps at once
- * when there is none, which bounds its stack.  A thread that is not a
- * worker of the pool sleeps on the word until the last finisher wakes it.
- * A traced worker records the wait as one span (trace.h); the tasks it
- * runs meanwhile are spans inside it.
+ * when there is none, which bounds its stack.  Under isolation (w->iso,
+ * sched.h) it helps only with records of its tag, and naps the same way
+ * when there are none.  A thread that is not a worker of the pool sleeps
+ * on the word until the last finisher wakes it.  A traced worker records
+ * the wait as one span (trace.h); the tasks it runs meanwhile are spans
+ * inside it.
  *
  * Who may call what: see wait.h.
  */
@@ -25,16 +27,21 @@
 /* Longest nap of a helping waiter. */
 #define TWILL__WAIT_NAP_NS 1000000
 
+/* A restricted look: nested deeply (TWILL__FIND_OWN), or isolated. */
+static TWILL_COLD bool find_restricted(twill__worker *w, const twill__want *want,
+                                       twill__found *f)
+{
+    twill__want own = *want;
+    if (w->waits > TWILL__HELP_DEPTH)
+        own.mode = TWILL__FIND_OWN;
+    return w->iso != 0 ? twill__sched_find_iso(w, &own, f) : twill__sched_find(w, &own, f);
+}
+
 static bool help(twill__worker *w, const twill__want *want)
 {
-    twill__want own;
-    if (twill_unlikely(w->waits > TWILL__HELP_DEPTH)) {
-        own = *want;
-        own.mode = TWILL__FIND_OWN;
-        want = &own;
-    }
     twill__found f;
-    if (!twill__sched_find(w, want, &f))
+    if (!(twill_likely(twill__help_plain(w)) ? twill__sched_find(w, want, &f)
+                                             : find_restricted(w, want, &f)))
         return false;
     twill__run_found(w, &f);
     return true;
@@ -85,6 +92,10 @@ int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
 int twill__wait_lock(twill_pool *pool, twill__worker *w)
 {
     static const twill__want help_any = {TWILL__FIND_HELP, -1, NULL};
+    /* Under isolation w cannot run its mailbox share (sched.h), so it could
+       wait for itself. */
+    if (w != NULL && w->iso != 0)
+        return EDEADLK;
     if (w == NULL) {
         pthread_mutex_lock(&pool->shutdown_lock);
     } else {

@@ -25,7 +25,9 @@ int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
    holders of that lock (broadcast posts, resizing, leaving, shutdown) may
    wait for every worker to answer its broadcast mailbox, so a worker never
    blocks on it: it tries it and meanwhile runs its own mailbox share and
-   whatever else it finds.  It holds the lock only with its mailbox empty. */
+   whatever else it finds.  It holds the lock only with its mailbox empty.
+   EDEADLK (not held) when w runs under isolation (sched.h): it may not
+   run its share there, so a broadcast in flight could wait for it. */
 int twill__wait_lock(twill_pool *pool, twill__worker *w);
 
 #endif /* TWILL_WAIT_H */

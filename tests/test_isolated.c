@@ -346,6 +346,104 @@ Test(lock, holders_waiting_on_isolated_groups_and_queued_takers_all_finish, .tim
     }
 }
 
+/* A broadcast from outside while the only worker holds the lock in an
+   isolated wait: its share takes the lock too, so it must wait until the
+   worker leaves the wait (none runs inside: not even through the poll of
+   every 64 tasks, which the group's 300 tasks pass several times). */
+typedef struct bcast_script {
+    shared_lock lock;
+    twill_pool *pool;
+    _Atomic int locked, calling;
+    _Atomic long ran, shares;
+    int rc;
+} bcast_script;
+
+static int share_takes_lock(void *arg)
+{
+    bcast_script *b = arg;
+    ctx_enter(0);
+    if (lock_take(&b->lock)) {
+        atomic_fetch_add(&b->shares, 1);
+        lock_drop(&b->lock);
+    }
+    ctx_leave();
+    return 0;
+}
+
+static void *broadcaster(void *arg)
+{
+    bcast_script *b = arg;
+    atomic_store(&b->calling, 1);
+    b->rc = twill_broadcast(b->pool, share_takes_lock, b);
+    return NULL;
+}
+
+/* The group's first task: give the broadcaster time to post (if it has not
+   by then, the test checks less but still passes). */
+static int first_lets_broadcaster_post(void *arg)
+{
+    bcast_script *b = arg;
+    while (!atomic_load(&b->calling))
+        sched_yield();
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - t0.tv_sec) * 1000000000L + now.tv_nsec - t0.tv_nsec < 20000000L);
+    atomic_fetch_add(&b->ran, 1);
+    return 0;
+}
+
+static int counted_ran(void *arg)
+{
+    atomic_fetch_add(&((bcast_script *)arg)->ran, 1);
+    return 0;
+}
+
+static int holder_under_broadcast(void *arg)
+{
+    bcast_script *b = arg;
+    ctx_enter(0);
+    CHECK(lock_take(&b->lock));
+    twill_group g;
+    CHECK(twill_group_init_isolated(&g, NULL) == 0);
+    int id = atomic_fetch_add(&next_id, 1);
+    for (int i = 0; i < 299; i++)
+        CHECK(twill_group_spawn(&g, counted_ran, b) == 0);
+    CHECK(twill_group_spawn(&g, first_lets_broadcaster_post, b) == 0); /* popped first */
+    atomic_store(&b->locked, 1);
+    CHECK(wait_isolated_as(&g, id, TEST_WAIT_NS) == 0);
+    lock_drop(&b->lock);
+    ctx_leave();
+    return 0;
+}
+
+Test(lock, a_broadcast_waits_for_a_worker_in_an_isolated_wait_and_its_share_runs_after,
+     .timeout = 60)
+{
+    bcast_script b = {.pool = test_pool(1)};
+    pthread_mutex_init(&b.lock.mu, NULL);
+    twill_group all;
+    cr_assert_eq(twill_group_init(&all, b.pool), 0);
+    cr_assert_eq(twill_group_spawn(&all, holder_under_broadcast, &b), 0);
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(&b.locked)) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        cr_assert(now.tv_sec < dl.tv_sec, "the holder never took the lock");
+        sched_yield();
+    }
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, broadcaster, &b), 0);
+    cr_assert_eq(twill_group_wait_for(&all, TEST_WAIT_NS), 0);
+    cr_assert_eq(pthread_timedjoin_np(t, NULL, &dl), 0, "the broadcast never finished");
+    cr_assert_eq(b.rc, 0);
+    cr_assert_eq(atomic_load(&b.ran), 300);
+    cr_assert_eq(atomic_load(&b.lock.reentries), 0, "a share ran inside the isolated wait");
+    cr_assert_eq(atomic_load(&b.shares), 1);
+    twill_pool_destroy(b.pool);
+    pthread_mutex_destroy(&b.lock.mu);
+}
+
 /* ------------------------------------- as for plain groups: the rest -- */
 
 static int returns_arg(void *arg)

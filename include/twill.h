@@ -179,7 +179,8 @@ unsigned twill_pool_size(const twill_pool *pool);
  * the last one wins.
  * Returns 0; EINVAL for a NULL pool or workers outside 1..TWILL_MAX_WORKERS;
  * ESHUTDOWN once shutdown has started; EDEADLK when shrinking from one of
- * the pool's own workers (it would wait for itself); EAGAIN or ENOMEM when
+ * the pool's own workers (it would wait for itself), and for any resize
+ * from a task running under isolation (see twill_broadcast); EAGAIN or ENOMEM when
  * a worker could not be started (those started so far run); EOWNERDEAD
  * after fork().  Any thread.
  */
@@ -268,9 +269,13 @@ int twill_run(twill_pool *pool, twill_fn fn, void *arg);
    threads, from tasks, from inside a share) each run once per worker: they
    are posted one at a time under a pool mutex, a later one waiting until
    every worker has started its share of the earlier one.  A broadcast that
-   returned 0 ran in full even if shutdown started meanwhile.  Returns
-   EINVAL (NULL pool or fn), ESHUTDOWN (shutdown started), EOWNERDEAD (pool
-   inherited through fork). */
+   returned 0 ran in full even if shutdown started meanwhile.  A worker in
+   an isolated wait (twill_group_init_isolated) runs no share until that
+   wait returns, so the broadcast waits for it.  Returns EINVAL (NULL pool
+   or fn), ESHUTDOWN (shutdown started), EOWNERDEAD (pool inherited through
+   fork), EDEADLK when called from a task running under isolation (a task
+   of an isolated group, or anything it spawned or joined: its worker could
+   be the one an isolated wait holds). */
 int twill_broadcast(twill_pool *pool, twill_fn fn, void *arg);
 
 /* ----------------------------------------------------------- fork-join -- */
@@ -316,11 +321,16 @@ int twill_group_init(twill_group *g, twill_pool *pool);
  * task, an outside job or a broadcast share, and sleeps when none of g's
  * work is within its reach (work queued on other workers is left to them).
  * So a task may hold a lock across twill_group_wait on g while other tasks
- * that take the same lock are queued.  An isolated group nested in another
- * has its own tag: the outer wait does not run the inner group's tasks.
- * While a worker runs under isolation, twill_broadcast and
- * twill_pool_resize called from it return EDEADLK.  Everything else
- * (spawn, wait, cancel, errors, reuse) is as for twill_group_init.
+ * that take the same lock are queued (g's own tasks must not take it).  An
+ * isolated group nested in another has its own tag: the outer wait does not
+ * run the inner group's tasks.  Under isolation (in g's tasks and what they
+ * spawn, on any worker) joins and waits help the same restricted way, the
+ * every-64-tasks poll for outside work is off, and twill_broadcast and
+ * twill_pool_resize return EDEADLK.  Spawns from outside threads into g go
+ * to a queue the wait can search (bounded like the outside queue).  Work
+ * of g queued behind unrelated tasks on another worker's deque is left to
+ * that worker.  Everything else (spawn, wait, cancel, errors, reuse, the
+ * discard hook) is as for twill_group_init.
  * Returns 0; EINVAL when g is NULL or pool is NULL outside any worker;
  * EOWNERDEAD for a pool inherited through fork().  Any thread, while no
  * other thread uses g.

@@ -22,7 +22,9 @@
  * they run: the worker loop, a join's inline half, a helping wait), the
  * worker runs one outside job if one waits, so a worker deep in a single
  * join tree still starts outside work.  The job runs on the worker's stack
- * at that point, like work a helping wait runs; polls do not nest.
+ * at that point, like work a helping wait runs; polls do not nest.  Under
+ * isolation (w->iso, sched.h) there is no poll: nothing without the tag
+ * may run on that stack.
  *
  * Who may call what: see job.h.
  */

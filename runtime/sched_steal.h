@@ -104,6 +104,7 @@ static inline void twill__steal_seal_lo(twill__worker *w)
 static inline void twill__steal_iso_seal(twill__worker *w)
 {
     twill__steal_worker *s = &w->s;
+    TWILL_ASSERT(w->iso == 0 || s->priv_hi - w->iso_seal <= s->priv_hi - s->priv_lo);
     for (uint32_t i = w->iso == 0 ? s->priv_lo : w->iso_seal; i != s->priv_hi; i++)
         s->priv[i & (TWILL__PRIVATE_CAP - 1)]->job.iso = w->iso;
     w->iso_seal = s->priv_hi;

@@ -551,18 +551,22 @@ TWILL__INLINE int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
         return EINVAL;
     fr.fn = b;
     fr.arg = b_arg;
+    fr.f = f;
+    /* Push b: slot[top % 64] = &fr, top + 1. */
     pos = f->pos;
     if (__builtin_expect(pos >= __atomic_load_n(&f->limit, __ATOMIC_RELAXED), 0)) {
         TWILL__ABI(join_push)(f, &fr);
     } else {
-        f->slot[pos / 64 % TWILL__PRIVATE_CAP] = &fr;
         f->pos = pos + 64;
+        f->slot[pos / 64 % TWILL__PRIVATE_CAP] = &fr;
     }
-    fr.f = f;
     ra = a(a_arg);
+    /* f, ra and b's argument come back from fr (memory a may write, so
+       reloaded) rather than from registers saved across the calls. */
     f = fr.f;
-    /* Pop b and count it: top - 1, count + 1 (a count of 64 carries into
-       top: the cold path flushes it). */
+    /* Pop b and count it: top - 1, count + 1.  The 64th count would carry
+       into top: the cold path flushes it (and polls), as it takes a b that
+       is no longer the private top (split > 64 * (top - 1)) or a trip. */
     pos = f->pos - 63;
     if (__builtin_expect(pos % 64 == 0 || pos < __atomic_load_n(&f->split, __ATOMIC_RELAXED), 0))
         return TWILL__ABI(join_rest)(f, ra);

@@ -32,8 +32,9 @@
  * join.c's cold paths), through the thread-local twill__self_v1; nothing
  * else of the runtime is visible there.  Every policy keeps those words so
  * that the fast path is right for it: the stealing one as sched_steal.h
- * says, the others with limit 0, split UINT64_MAX and a top of 1 (every
- * join cold: TWILL__POS_COLD).
+ * says (a traced worker with split kept at UINT64_MAX: its joins take the
+ * cold path, which times b), the others with limit 0, split UINT64_MAX
+ * and a top of 1 (every join cold: TWILL__POS_COLD).
  *
  * Pool lifecycle (state):
  *   RUNNING  -> DRAINING or CANCELLING   (first shutdown call)

@@ -30,8 +30,8 @@
  *          twill__steal_publish.  A thief's trip that a re-arm overwrites
  *          is made again by the thief's next look.
  *   split  64 * lo, or TWILL__SPLIT_TRIP while a HIGH task waits
- *          (twill__sched_high_announce); the owner moves it with a CAS
- *          that leaves a trip in place.  After a, pos - 63 < split sends
+ *          (twill__sched_high_announce) and always on a traced worker;
+ *          the owner moves it with a CAS that leaves a trip in place.  After a, pos - 63 < split sends
  *          the join to its cold path: b published, or HIGH first.
  *
  * Who may call what: everything here on worker w itself (owner only).

@@ -11,7 +11,10 @@
  *   mutexpool.c   mutexpool            (none) / (none) / (none) / a mutex+condvar FIFO
  *
  * The only cost this layer adds is one direct call per operation (for twill
- * a tail jump), so instruction counts per join stay the runtime's.
+ * a tail jump), so instruction counts per join stay the runtime's; the
+ * twill backend's par_join is inline (PAR_TWILL_INLINE), like twill_join
+ * itself, so that a workload's join sees both functions, as with twill.h
+ * used directly (and Lace's SPAWN and SYNC).
  * "central" is twill with config.scheduler = TWILL_SCHED_CENTRAL, same code.
  * omp-gcc or omp-clang is whichever compiler built par_omp.c (libgomp or
  * libomp).  A backend that lacks an operation does not define it; such
@@ -28,6 +31,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef PAR_TWILL_INLINE
+#include "twill.h"
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,7 +57,14 @@ void par_stop(void);
 int par_run(par_fn fn, void *arg);
 
 /* Run a and b, b possibly in parallel; a's code if nonzero, else b's. */
+#ifdef PAR_TWILL_INLINE
+static inline int par_join(par_fn a, void *a_arg, par_fn b, void *b_arg)
+{
+    return twill_join(a, a_arg, b, b_arg);
+}
+#else
 int par_join(par_fn a, void *a_arg, par_fn b, void *b_arg);
+#endif
 
 /*
  * A task group lives from par_group_init to par_group_wait, in the frame of

@@ -43,11 +43,6 @@ int par_run(par_fn fn, void *arg)
     return twill_run(pool, fn, arg);
 }
 
-int par_join(par_fn a, void *a_arg, par_fn b, void *b_arg)
-{
-    return twill_join(a, a_arg, b, b_arg);
-}
-
 int par_group_init(par_group *g)
 {
     return twill_group_init((twill_group *)g->u.bytes, NULL);

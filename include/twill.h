@@ -32,6 +32,19 @@ extern "C" {
 #pragma GCC visibility push(default) /* the public API of libtwill.so */
 #endif
 
+/* twill_join is inline with gcc and clang (see "private: the inline join"
+   below): a C99 inline definition (C++: inline), every declaration of it
+   inline, and the library's join.c holds the one external definition.
+   Under gnu89 inline semantics plain inline would emit a definition in
+   every file; extern inline means inline only there. */
+#if !defined(__GNUC__)
+#define TWILL__INLINE
+#elif defined(__cplusplus) || defined(__GNUC_STDC_INLINE__)
+#define TWILL__INLINE __inline__
+#else
+#define TWILL__INLINE extern __inline__
+#endif
+
 #define TWILL_VERSION_MAJOR 0
 #define TWILL_VERSION_MINOR 1
 #define TWILL_VERSION_PATCH 0
@@ -288,8 +301,14 @@ int twill_broadcast(twill_pool *pool, twill_fn fn, void *arg);
  * is not stolen); b never starts before a unless a thief takes it, so code
  * must not make a wait for b.  Outside any worker: runs a then b serially.
  * Any thread.
+ *
+ * With gcc and clang (C and C++) the common case is inline: the definition
+ * below, so a call with known functions calls them directly (or inlines
+ * them), about 30 instructions beyond the two calls (README "The inline
+ * join").  twill_join is also an ordinary exported function (FFI, function
+ * pointers), the same code.
  */
-int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg);
+TWILL__INLINE int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg);
 
 /*
  * Task group: caller-owned, may live on the stack.  Fields are private.
@@ -480,6 +499,116 @@ int twill_pool_trace_write(twill_pool *pool, const char *path);
 /* Name of an error code returned by twill; never NULL, whatever the code.
    A static string.  Any thread. */
 const char *twill_strerror(int code);
+
+/* ------------------------------------------ private: the inline join -- */
+
+/*
+ * Everything below is private to twill (names with two underscores): the
+ * fast path of twill_join, inline so that the compiler sees both functions.
+ * Not part of the API; its layout changes with TWILL__ABI_VERSION, which is
+ * in the name of every symbol it uses, so code compiled against another
+ * version fails to link instead of misreading the worker.
+ *
+ * A worker's private stack holds the b halves of the joins in progress on
+ * its thread that no thief can see yet: pointers to frames on the joiners'
+ * stacks, slot[(pos / 64) % 64].  The fast path pushes b, runs a, and if b
+ * is still private pops it and calls it.  Everything else (the stack full,
+ * a thief or an idle worker waiting for b, a HIGH task queued, b published
+ * or stolen, the central scheduler, a thread that is no worker) takes the
+ * exported cold functions, in runtime/join.c; runtime/sched_steal.h says
+ * how the stack is published and what the words below mean.
+ */
+#if defined(__GNUC__)
+
+#define TWILL__ABI_VERSION 1
+#define TWILL__ABI_CAT(name, v) twill__##name##_v##v
+#define TWILL__ABI_NAME(name, v) TWILL__ABI_CAT(name, v)
+#define TWILL__ABI(name) TWILL__ABI_NAME(name, TWILL__ABI_VERSION)
+
+#define TWILL__PRIVATE_CAP 64 /* slots of the private stack, a power of two */
+
+/* The b half of a join, on the joiner's stack; the runtime's record of it
+   (runtime/task.h) overlays fn .. private_ once b leaves the private
+   stack. */
+struct __attribute__((__may_alias__)) twill__join_frame {
+    twill_fn fn;
+    void *arg;
+    void *private_[6];
+    /* The inline join's own, beyond the runtime's record: what it needs
+       after a and b, kept here rather than in registers saved across the
+       calls (which would cost every caller, leaf calls too). */
+    struct twill__fast *f;
+    int ra;
+};
+
+/* The part of a worker that the inline join touches (the first member of
+   the runtime's worker). */
+struct twill__fast {
+    /* The worker's own thread only.  pos: 64 * (top of the private stack)
+       + (b halves run inline since the last flush, mod 64). */
+    uint64_t pos;
+    struct twill__join_frame *slot[TWILL__PRIVATE_CAP];
+    /* Written by other threads too, read (__atomic, relaxed) by every
+       join: a push with pos >= limit, or a join with pos - 63 < split
+       after a, takes the cold path. */
+    __attribute__((__aligned__(64))) uint64_t limit;
+    uint64_t split;
+};
+
+/* The calling thread's worker, or a worker-less stand-in whose limit and
+   split send every join down the cold path.  initial-exec: one load from
+   the thread pointer in the executable and in libtwill.so alike. */
+extern __thread struct twill__fast *TWILL__ABI(self)
+    __attribute__((__tls_model__("initial-exec")));
+
+/* Cold paths: push b when the fast path may not; finish the join after a
+   when b is not the private stack's top, a HIGH task waits or the 64th
+   inline half is due (returns the join's code; the runtime finds the
+   frame itself, so that the caller keeps fewer registers across a); b
+   failed inline. */
+__attribute__((__cold__)) void TWILL__ABI(join_push)(struct twill__fast *f,
+                                                     struct twill__join_frame *fr);
+__attribute__((__cold__)) int TWILL__ABI(join_rest)(struct twill__fast *f, int ra);
+__attribute__((__cold__)) int TWILL__ABI(join_failed)(int ra, int rb);
+
+TWILL__INLINE int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
+{
+    struct twill__fast *f = TWILL__ABI(self);
+    struct twill__join_frame fr;
+    uint64_t pos;
+    int ra, rb;
+    if (__builtin_expect(!a || !b, 0))
+        return EINVAL;
+    fr.fn = b;
+    fr.arg = b_arg;
+    fr.f = f;
+    /* Push b: slot[top % 64] = &fr, top + 1. */
+    pos = f->pos;
+    if (__builtin_expect(pos >= __atomic_load_n(&f->limit, __ATOMIC_RELAXED), 0)) {
+        TWILL__ABI(join_push)(f, &fr);
+    } else {
+        f->pos = pos + 64;
+        f->slot[pos / 64 % TWILL__PRIVATE_CAP] = &fr;
+    }
+    ra = a(a_arg);
+    /* f, ra and b's argument come back from fr (memory a may write, so
+       reloaded) rather than from registers saved across the calls. */
+    f = fr.f;
+    /* Pop b and count it: top - 1, count + 1.  The 64th count would carry
+       into top: the cold path flushes it (and polls), as it takes a b that
+       is no longer the private top (split > 64 * (top - 1)) or a trip. */
+    pos = f->pos - 63;
+    if (__builtin_expect(pos % 64 == 0 || pos < __atomic_load_n(&f->split, __ATOMIC_RELAXED), 0))
+        return TWILL__ABI(join_rest)(f, ra);
+    f->pos = pos;
+    fr.ra = ra;
+    rb = b(fr.arg);
+    if (__builtin_expect(rb != 0, 0))
+        return TWILL__ABI(join_failed)(fr.ra, rb);
+    return fr.ra;
+}
+
+#endif /* __GNUC__ */
 
 #if defined(TWILL_BUILDING) && defined(__GNUC__)
 #pragma GCC visibility pop

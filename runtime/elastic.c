@@ -83,7 +83,7 @@ static int start_one(twill_pool *pool)
         return rc;
     if (i == atomic_load_explicit(&pool->slots, memory_order_relaxed))
         atomic_store_explicit(&pool->slots, i + 1, memory_order_release);
-    atomic_store_explicit(&w->high_hint, false, memory_order_relaxed);
+    twill__sched_fast_reset(w);
     /* release: pairs with the acquire loads of size and size_gen (victim
        orders, twill_pool_size). */
     atomic_store_explicit(&pool->size, i + 1, memory_order_release);

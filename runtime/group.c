@@ -206,6 +206,6 @@ bool twill_group_cancelled(const twill_group *g)
 
 twill_group *twill_current_group(void)
 {
-    twill__worker *w = twill__self;
+    twill__worker *w = twill__self();
     return w != NULL && w->group != NULL ? (twill_group *)(void *)w->group : NULL;
 }

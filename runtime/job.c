@@ -68,9 +68,6 @@ TWILL_COLD void twill__job_poll(twill__worker *w)
    nest, and a deep helping wait leaves it to others). */
 TWILL_COLD void twill__job_run_high(twill__worker *w)
 {
-    /* relaxed: a hint (sched.h); cleared before the look, so a HIGH task
-       queued after the look sets it again. */
-    atomic_store_explicit(&w->high_hint, false, memory_order_relaxed);
     if (w->polling || !twill__help_plain(w)) /* also under isolation (sched.h) */
         return;
     twill__task *t = twill__sched_take_level(w, &w->pool->high);

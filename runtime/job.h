@@ -71,23 +71,24 @@ int twill__submit_inside(twill__worker *w, twill_prio prio, const twill__job *jo
 int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *job,
                           int64_t timeout_ns);
 
-/* Worker w, at a join (twill__sched_unpush said TWILL__HIGH_FIRST): clear
-   the hint and start a queued HIGH task, unless w is polling or nested too
-   deeply (then the next find takes it). */
+/* Worker w, at a join's cold path (twill__sched_high_tripped): start a
+   queued HIGH task, unless w is polling or nested too deeply (then the
+   next find takes it). */
 void twill__job_run_high(twill__worker *w);
 
-/* Worker w ran the b half of a join inline, with code rc: count it (the
-   join's one counter update, sched.h) and tick, on the counter's value
-   in hand. */
-static inline void twill__ran_inline(twill__worker *w, int rc)
+/* Worker w, on a join's cold path: it runs the b half inline; count it as
+   the inline path does (fast.pos's low bits), and every
+   TWILL__POLL_EVERY-th time flush the 64 into the stats and poll. */
+static inline void twill__job_count_inline(twill__worker *w)
 {
-    /* relaxed: our own counter, read by stats. */
-    uint64_t n = atomic_load_explicit(&w->stats.joins_inline, memory_order_relaxed) + 1;
-    atomic_store_explicit(&w->stats.joins_inline, n, memory_order_relaxed);
-    if (rc != 0)
-        TWILL__COUNT(w, tasks_failed, 1);
-    if (twill_unlikely((n & (TWILL__POLL_EVERY - 1)) == 0))
-        twill__job_poll(w);
+    _Static_assert(TWILL__POLL_EVERY == 1u << TWILL__POS_SHIFT, "fast.pos counts a poll period");
+    if (twill_likely(TWILL__POS_COUNT(w->fast.pos) != TWILL__POLL_EVERY - 1)) {
+        w->fast.pos++;
+        return;
+    }
+    w->fast.pos -= TWILL__POLL_EVERY - 1;
+    TWILL__COUNT(w, joins_inline, TWILL__POLL_EVERY);
+    twill__job_poll(w);
 }
 
 /* Worker w, whose pool traces: run fn(arg), a task of job kind `kind`,

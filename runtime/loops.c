@@ -101,7 +101,7 @@ static int run_range(void *arg)
 {
     range *r = arg;
     loop *lp = r->lp;
-    twill__worker *w = twill__self;
+    twill__worker *w = twill__self();
     twill__trace_ring *tr = w != NULL ? w->trace : NULL;
     size_t b = r->begin, e = r->end;
     /* Split or peel off a chunk only while both parts keep >= grain indices
@@ -125,7 +125,7 @@ static int run_range(void *arg)
 static int run_loop(twill_pool *pool, loop *lp, size_t begin, size_t end, void *acc)
 {
     range r = {lp, begin, end, acc};
-    twill__worker *w = twill__self;
+    twill__worker *w = twill__self();
     if (pool == NULL)
         pool = w != NULL ? w->pool : NULL;
     unsigned workers = pool != NULL ? twill__pool_nworkers(pool) : 1;

@@ -424,12 +424,14 @@ int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out)
 
 int twill_worker_id(void)
 {
-    return twill__self != NULL ? (int)twill__self->id : -1;
+    twill__worker *w = twill__self();
+    return w != NULL ? (int)w->id : -1;
 }
 
 twill_pool *twill_current_pool(void)
 {
-    return twill__self != NULL ? twill__self->pool : NULL;
+    twill__worker *w = twill__self();
+    return w != NULL ? w->pool : NULL;
 }
 
 const char *twill_strerror(int code)

@@ -24,6 +24,18 @@
  * which sched.h calls directly: no indirect call on the fork-join path.  A
  * third policy is one new file and one line in twill__sched_policy().
  *
+ * The one exception to the layering: twill_join's fast path is inline in
+ * the public header (include/twill.h, "private: the inline join"), so it
+ * runs in the caller's code, below everything here.  It touches only
+ * struct twill__fast, the worker's first member (pos, slot: the private
+ * stack of sched_steal.h; limit and split: the words that send a join to
+ * join.c's cold paths), through the thread-local twill__self_v1; nothing
+ * else of the runtime is visible there.  Every policy keeps those words so
+ * that the fast path is right for it: the stealing one as sched_steal.h
+ * says (a traced worker with split kept at UINT64_MAX: its joins take the
+ * cold path, which times b), the others with limit 0, split UINT64_MAX
+ * and a top of 1 (every join cold: TWILL__POS_COLD).
+ *
  * Pool lifecycle (state):
  *   RUNNING  -> DRAINING or CANCELLING   (first shutdown call)
  *   then the shutdown caller closes the outside queue (no submit can land
@@ -37,6 +49,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common.h"
@@ -59,7 +72,9 @@ enum {
 /* Per-worker counters: written by their worker only (relaxed load+store, no
    read-modify-write), read by twill_pool_stats from any thread.  A join
    half that its joiner runs inline is one spawn and one task run; the
-   fast path counts it once, in joins_inline, and stats add that to both. */
+   fast path counts it in the low bits of fast.pos, flushed in batches of
+   64 and at the end of every task (twill__count_result) into
+   joins_inline, and stats add that to both. */
 typedef struct twill__counters {
     _Atomic uint64_t tasks_run, tasks_failed, tasks_discarded;
     _Atomic uint64_t spawns, steals, steal_attempts, injected;
@@ -73,26 +88,25 @@ typedef struct twill__counters {
                           atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + (n), \
                           memory_order_relaxed)
 
-/* Private stack of the stealing scheduler: the newest join halves of a
-   worker, invisible to thieves, so that pushing and popping them needs no
-   fence (sched_steal.h).  Power of two; when full, the older half is
-   published. */
-#define TWILL__PRIVATE_CAP 64
+/* The private stack's capacity (TWILL__PRIVATE_CAP) is twill.h's; when
+   full, the older half is published (sched_steal.h).  fast.pos counts
+   inline halves in its low TWILL__POS_SHIFT bits, mod TWILL__POLL_EVERY
+   (job.h), and keeps the stack's top above them. */
+#define TWILL__POS_SHIFT 6
+#define TWILL__POS_TOP(pos) ((pos) >> TWILL__POS_SHIFT)
+#define TWILL__POS_COUNT(pos) ((pos) & ((1u << TWILL__POS_SHIFT) - 1))
+/* split's value while a HIGH task waits, and always on other policies. */
+#define TWILL__SPLIT_TRIP UINT64_MAX
 
 /* The stealing scheduler's part of a worker; all zero under other
    policies (work_ev NULL says so). */
 typedef struct twill__steal_worker {
     twill__deque dq;           /* public tasks: owner push/take; others steal */
-    /* Written by thieves that found dq empty (set if clear), cleared by the
-       owner when it publishes; read by the owner on every push. */
+    /* Set by thieves that found dq empty (with their trip of fast.limit),
+       cleared by the owner when it publishes; read by twill__steal_demand. */
     alignas(TWILL_CACHE_LINE) _Atomic bool split_req;
-    /* Written by the owner only, except join_fast. */
-    alignas(TWILL_CACHE_LINE) uint32_t priv_lo, priv_hi; /* private tasks: priv[lo..hi) */
-    /* A join may take b back at once: set by the owner, cleared by HIGH
-       producers (twill__sched_high_announce), so the join's one policy test
-       also covers "a HIGH task waits" (twill__sched_unpush).  Never set
-       on a traced worker, whose joins time b on the slow path. */
-    _Atomic bool join_fast;
+    /* Written by the owner only. */
+    alignas(TWILL_CACHE_LINE) uint64_t lo; /* private tasks: slots lo..top of fast.pos */
     twill__event *work_ev;     /* the pool's work event; NULL: another policy */
     uint64_t rng;              /* victim order: a fresh start each steal pass */
     uint16_t *victims;         /* nearest first; size - 1 entries (room for the most) */
@@ -104,10 +118,12 @@ typedef struct twill__steal_worker {
        than every private task, newer than every deque task, and never
        seen by thieves.  Almost always NULL. */
     twill__task *spilled;
-    twill__task *priv[TWILL__PRIVATE_CAP];
 } twill__steal_worker;
 
 typedef struct twill__worker {
+    /* What the inline join touches (twill.h); first, so that twill__self_v1
+       points at the worker itself. */
+    struct twill__fast fast;
     twill__steal_worker s;
     /* Written by the owner only (counters: read by stats too). */
     struct twill_pool *pool;
@@ -121,19 +137,21 @@ typedef struct twill__worker {
         };
         uint64_t waits_iso;
     };
-    /* The private-stack index from which private records carry iso
-       implicitly ("Isolation"). */
-    uint32_t iso_seal;
+    /* The private-stack slot index (as s.lo) from which private records
+       carry iso implicitly ("Isolation"). */
+    uint64_t iso_seal;
     bool polling;              /* running an outside job taken by a poll (job.c) */
     unsigned polls;            /* polls made (job.c: every TWILL__LOW_EVERY-th takes LOW) */
     /* The group of the task running on this stack, NULL for a task of any
        other kind (job.c sets and restores it around each task it runs;
        twill_current_group reads it). */
     struct twill__group_ctl *group;
-    /* A HIGH task was queued since the owner last looked: set by HIGH
-       producers (twill__sched_high_announce), cleared by the owner; read
-       on a join's slow path (twill__sched_unpush). */
-    _Atomic bool high_hint;
+    /* The b halves of the joins in progress on this stack that left its
+       private reach (published, spilled, or pushed on another policy),
+       newest first, linked through job.ctl: a join whose b is not private
+       after a finds its own record on top (join.c), since every newer join
+       has returned. */
+    twill__task *pub;
     twill__free_list free;     /* spare task records */
     twill__trace_ring *trace;  /* its trace ring, NULL when the pool does not trace */
     twill__counters stats;
@@ -340,11 +358,23 @@ static inline const twill__sched_ops *twill__sched_policy(twill_sched s)
     return s == TWILL_SCHED_CENTRAL ? &twill__sched_central : &twill__sched_steal;
 }
 
-/* The calling thread's worker, or NULL outside any pool, and the count of
-   fork()s this process has lived through: the only hidden global state of
-   the library (worker.c). */
-extern _Thread_local twill__worker *twill__self;
+/* The calling thread's worker (twill.h's thread-local twill__self_v1, or
+   &twill__outside on other threads) and the count of fork()s this process
+   has lived through: the only hidden global state of the library
+   (worker.c).  twill__outside is never written: its limit 0 and split
+   TWILL__SPLIT_TRIP send every join of a thread that is no worker to the
+   cold paths, which run a then b. */
+extern struct twill__fast twill__outside;
 extern _Atomic unsigned twill__fork_gen;
+
+_Static_assert(offsetof(twill__worker, fast) == 0, "twill__self_v1 points at the worker");
+
+/* The calling thread's worker, or NULL outside any pool. */
+static inline twill__worker *twill__self(void)
+{
+    struct twill__fast *f = TWILL__ABI(self);
+    return f != &twill__outside ? (twill__worker *)f : NULL;
+}
 
 /* Is pool usable by this process?  A pool inherited through fork() has no
    workers (threads do not survive fork): every call on it is EOWNERDEAD.
@@ -370,16 +400,23 @@ static inline int twill__accepts_inside(const twill_pool *pool)
 /* Inside a worker of `pool`? */
 static inline twill__worker *twill__self_in(const twill_pool *pool)
 {
-    twill__worker *w = twill__self;
+    twill__worker *w = twill__self();
     return w != NULL && w->pool == pool ? w : NULL;
 }
 
-/* Owner only: account for one executed task. */
+/* Owner only: account for one executed task, and flush the count of
+   inline join halves kept in fast.pos, so that every join a task made is
+   in the stats before its completion is published. */
 static inline void twill__count_result(twill__worker *w, int rc)
 {
     TWILL__COUNT(w, tasks_run, 1);
     if (rc != 0)
         TWILL__COUNT(w, tasks_failed, 1);
+    uint64_t halves = TWILL__POS_COUNT(w->fast.pos);
+    if (halves != 0) {
+        TWILL__COUNT(w, joins_inline, halves);
+        w->fast.pos -= halves;
+    }
 }
 
 /* Nested helping waits beyond which a waiter runs only work that its own
@@ -425,6 +462,19 @@ static inline bool twill__sched_may_stop(twill_pool *pool, bool closing, unsigne
     return true;
 }
 
+/* Owner only: join record t leaves the private reach of w (see pub): the
+   oldest private record, at slot s.lo (stealing), or one pushed on another
+   policy.  Its kind is written here, and its isolation tag where it was
+   implicit (at or above the seal, or no isolation: "Isolation" below). */
+static inline void twill__join_leaves_private(twill__worker *w, twill__task *t)
+{
+    t->job.kind = TWILL__JOB_JOIN;
+    if (w->iso == 0 || w->s.lo >= w->iso_seal)
+        t->job.iso = w->iso;
+    t->job.ctl = w->pub;
+    w->pub = t;
+}
+
 #include "sched_steal.h"
 
 /* ---- dispatch: stealing inline and direct, other policies by table ---- */
@@ -447,69 +497,80 @@ static inline int twill__sched_push(twill__worker *w, twill__task *t)
     return 0;
 }
 
-/* Owner only.  Push the b half of a join (never fails).  Counted as a
-   spawn by the joiner once it knows how b ran (join.c). */
+/* Owner only, on the cold path of a join (the inline one in twill.h
+   pushes itself when it may).  Push the b half t of a join (never fails;
+   the record's kind is set here, the inline path writes only fn and arg).
+   Counted as a spawn by the joiner once it knows how b ran (join.c). */
 static inline void twill__sched_join_push(twill__worker *w, twill__task *t)
 {
     if (twill_likely(twill__stealing(w))) {
         twill__steal_push_private(w, t);
         return;
     }
-    t->job.iso = w->iso; /* shared at once: its tag too (sched.h, "Isolation") */
+    twill__join_leaves_private(w, t);
     twill__task_share(t);
     w->pool->ops->push(w, t);
 }
 
-/* Owner only.  t, one of w's own records, is taken to run by another path
-   than its joiner's inline one (a helping wait, or a joiner whose own half
-   such a wait took): a join half then needs what a stolen one has, its tag
-   (w's: w's own join halves that a find returns are of w's context) and
-   the shared fields, so that it finishes its word and its joiner, further
-   down this stack, waits for that. */
-static inline void twill__own_share(twill__worker *w, twill__task *t)
-{
-    if (t->job.kind == TWILL__JOB_JOIN) {
-        t->job.iso = w->iso;
-        twill__task_share(t);
-    }
-}
-
-/* twill__sched_unpush's answers that are not a record: run the queued
-   HIGH task first; or t itself, to be run timed (the worker traces). */
-#define TWILL__HIGH_FIRST ((twill__task *)1)
-#define TWILL__TIMED_SELF ((twill__task *)2)
-
-/* Owner only, after a: t itself if nobody started it (run it inline),
-   NULL if it was taken (wait for it), another record pushed above it by a
-   (stealing only), TWILL__HIGH_FIRST: run the queued HIGH task first
-   (job.c), then ask again, or TWILL__TIMED_SELF: t, to run timed.  One
-   test on the fast path: join_fast is true only on the stealing policy
-   with no HIGH hint pending, no trace and no isolation, so the trace
-   costs the join nothing when off (twill__iso_enter clears it; under
-   isolation the pop is twill__steal_pop_iso, which takes only records of
-   w's tag). */
+/* Owner only, after a, on the cold path: t itself if nobody started it
+   (run it inline), NULL if it was taken (wait for it), or another record
+   pushed above it by a (stealing only: run it, then ask again).  Under
+   isolation the stealing pop is twill__steal_pop_iso, which takes only
+   records of w's tag ("Isolation"). */
 static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
 {
-    /* relaxed: a hint, see twill__sched_high_announce. */
-    if (twill_likely(atomic_load_explicit(&w->s.join_fast, memory_order_relaxed)))
-        return twill__steal_pop(w);
-    /* relaxed: likewise.  The owner re-enables the fast path once no hint
-       is pending; a hint landing just then is seen by the next find. */
-    if (atomic_load_explicit(&w->high_hint, memory_order_relaxed))
-        return TWILL__HIGH_FIRST;
-    twill__task *x;
-    if (twill__stealing(w)) {
-        if (twill_unlikely(w->iso != 0)) {
-            x = twill__steal_pop_iso(w);
-        } else {
-            if (twill_likely(w->trace == NULL)) /* a traced worker stays on this path */
-                atomic_store_explicit(&w->s.join_fast, true, memory_order_relaxed);
-            x = twill__steal_pop(w);
-        }
-    } else {
-        x = w->pool->ops->unpush(w, t);
-    }
-    return twill_unlikely(w->trace != NULL) && x == t ? TWILL__TIMED_SELF : x;
+    if (twill_likely(twill__stealing(w)))
+        return twill_likely(w->iso == 0) ? twill__steal_pop(w) : twill__steal_pop_iso(w);
+    return w->pool->ops->unpush(w, t);
+}
+
+/* Does worker w take the inline join's pop (split armed)?  On the
+   stealing policy, unless the pool traces or w runs under isolation: a
+   traced worker's joins all take the cold path, which times b (the trace
+   costs nothing when off), and so do an isolated context's, whose pop
+   keeps the seal ("Isolation"). */
+static inline bool twill__sched_fast_armed(const twill__worker *w)
+{
+    return twill__stealing(w) && w->trace == NULL && w->iso == 0;
+}
+
+/* Owner only, on a join's cold path: was a HIGH task announced since w
+   last looked (twill__sched_high_announce tripped split)?  Re-arms split
+   where it is armed.  acquire (the CAS): pairs with the announce's
+   release, so the HIGH record that caused it is visible to the look that
+   follows.  A trip after the CAS stays for the next join.  Elsewhere
+   split stays tripped: every join looks (one load of the queue's length,
+   which the caller does). */
+static inline bool twill__sched_high_tripped(twill__worker *w)
+{
+    uint64_t *split = &w->fast.split;
+    if (__atomic_load_n(split, __ATOMIC_RELAXED) != TWILL__SPLIT_TRIP)
+        return false;
+    if (!twill__sched_fast_armed(w))
+        return true;
+    uint64_t trip = TWILL__SPLIT_TRIP;
+    return __atomic_compare_exchange_n(split, &trip, w->s.lo << TWILL__POS_SHIFT, false,
+                                       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+/* pos of a worker of another policy and of twill__outside: top 1, so that
+   after a, pos - 63 stays below TWILL__SPLIT_TRIP whatever the count. */
+#define TWILL__POS_COLD (1u << TWILL__POS_SHIFT)
+
+/* Creator or elastic.c, after ops->add_worker and before worker w's
+   thread starts: the inline join's words for w's policy (an empty private
+   stack, nothing counted; the stealing policy publishes its first push,
+   its deque being empty). */
+static inline void twill__sched_fast_reset(twill__worker *w)
+{
+    TWILL_ASSERT(TWILL__POS_COUNT(w->fast.pos) == 0); /* flushed by its last task */
+    w->fast.pos = twill__stealing(w) ? 0 : TWILL__POS_COLD;
+    w->s.lo = 0;
+    /* relaxed: the thread is created after this (pthread_create orders it);
+       a HIGH producer's trip is dropped, as its record is found by a find. */
+    __atomic_store_n(&w->fast.limit, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->fast.split, twill__sched_fast_armed(w) ? 0 : TWILL__SPLIT_TRIP,
+                     __ATOMIC_RELAXED);
 }
 
 /* Owner only: is a broadcast share waiting for w?  relaxed: a hint; the
@@ -587,10 +648,13 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
    it; new tagged work is seen at the latest after a nap.
 
    Where tagged records can be, and how a tagged find reaches them:
-     - w's own private stack, spill list and deque: the newest record of
-       each, if it carries the tag; deque records above it that do not are
-       moved to the stealing policy's queue of tasks no worker holds (a
-       join half is pushed back instead: its joiner is on this stack);
+     - w's own private stack: a find never pops it (the inline join
+       finds its b through pub once it left: sched_steal.h) but moves
+       every private record to the deque (or the spill list), tags
+       written; then the newest record of the spill list and of the
+       deque, if it carries the tag; deque records above it that do not
+       are moved to the stealing policy's queue of tasks no worker holds
+       (a join half is pushed back instead: its joiner is on this stack);
      - HIGH, LOW, the central FIFO, and (stealing) the queue of tasks that
        no worker holds, where outside spawns into an isolated group go
        instead of the injector: searched under their locks;
@@ -598,20 +662,25 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
        a record it has not claimed, which may be gone by then; such a
        record is run by its owner or by a thief in an untagged find.
 
-   The join pays nothing for this.  Records on the private stack from
-   index iso_seal up were pushed under the current w->iso and carry it
-   implicitly; those below it carry theirs in job.iso.  A tag is written
-   when a record leaves the private stack (publish, spill, a tagged pop)
-   and, for the records above the seal, when w->iso changes
-   (twill__iso_enter, which raises the seal; twill__iso_leave clamps the
-   old one back into [priv_lo, priv_hi]).  With w->iso == 0 every private
-   record's tag is 0 and the seal means nothing, so the join's fast pop
-   need not maintain it; with w->iso != 0 joins take the slow path
-   (join_fast false), whose pop keeps lo <= seal <= hi. */
+   The join pays nothing for this outside isolation.  Records on the
+   private stack from slot iso_seal up were pushed under the current
+   w->iso and carry it implicitly (the inline push writes only fn and
+   arg); those below it carry theirs in job.iso.  A tag is written when a
+   record leaves the private stack (twill__join_leaves_private, the one
+   place) and, for the records above the seal, when w->iso changes
+   (twill__iso_enter, which raises the seal to the top; twill__iso_leave
+   clamps the old one back into [s.lo, top]).  So a wait under isolation
+   never takes a join half pushed below its context: that half carries
+   its own tag.  With w->iso == 0 every private record's tag is 0 and the
+   seal means nothing, so the inline pop need not maintain it; with
+   w->iso != 0 split stays tripped (twill__sched_fast_armed is false, so
+   twill__sched_high_tripped does not re-arm it until isolation ends) and
+   every join takes the cold path, whose pop keeps lo <= seal <= top. */
 
 /* What twill__iso_leave restores. */
 typedef struct twill__iso_ctx {
-    uint32_t iso, seal;
+    uint32_t iso;
+    uint64_t seal;
 } twill__iso_ctx;
 
 /* Owner only.  Run under tag (nonzero, != w->iso) until twill__iso_leave. */
@@ -625,8 +694,9 @@ static inline twill__iso_ctx twill__iso_enter(twill__worker *w, uint32_t tag)
     return old;
 }
 
-/* Owner only.  Back to the context twill__iso_enter left.  join_fast stays
-   off: the next join's slow path turns it on again outside isolation. */
+/* Owner only.  Back to the context twill__iso_enter left.  split stays
+   tripped: the next join's cold path re-arms it outside isolation
+   (twill__sched_high_tripped). */
 static inline void twill__iso_leave(twill__worker *w, twill__iso_ctx old)
 {
     w->iso = old.iso;
@@ -664,18 +734,22 @@ static inline bool twill__sched_find_iso(twill__worker *w, const twill__want *wa
 }
 
 /* Any thread, after queueing a HIGH record: tell every worker to look
-   before its next inline join half (off the join's fast path).  relaxed:
-   a hint; the record itself is found through its queue (every find reads the queue's length, and
-   the idle paths re-check it under their own ordering), so a hint that
-   arrives late costs latency on a join path, never the task.  One store
-   per worker, only when HIGH work arrives and only if not already set. */
+   before its next inline join half, by tripping its fast.split, which
+   sends that join to the cold path (twill__sched_high_tripped).  release:
+   pairs with the owner's acquire CAS there, so the record is visible to
+   its look.  The record itself is also found through its queue (every
+   find reads the queue's length, and the idle paths re-check it under
+   their own ordering).  One store per worker, only when HIGH work arrives
+   and only if not already tripped (relaxed load: when the owner re-arms
+   split just then, a record it did not see waits for its next find or
+   trip, as a late hint costs latency on a join path, never the task). */
 static inline void twill__sched_high_announce(twill_pool *pool)
 {
-    for (unsigned i = 0, n = twill__pool_nworkers(pool); i < n; i++)
-        if (!atomic_load_explicit(&pool->workers[i].high_hint, memory_order_relaxed)) {
-            atomic_store_explicit(&pool->workers[i].high_hint, true, memory_order_relaxed);
-            atomic_store_explicit(&pool->workers[i].s.join_fast, false, memory_order_relaxed);
-        }
+    for (unsigned i = 0, n = twill__pool_nworkers(pool); i < n; i++) {
+        uint64_t *split = &pool->workers[i].fast.split;
+        if (__atomic_load_n(split, __ATOMIC_RELAXED) != TWILL__SPLIT_TRIP)
+            __atomic_store_n(split, TWILL__SPLIT_TRIP, __ATOMIC_RELEASE);
+    }
 }
 
 /* Worker w: is some worker out of work (so splitting a loop pays)? */

@@ -6,8 +6,9 @@
  *
  * A worker looks for work in this order (twill__steal_find):
  *   1. its own tasks, newest first (LIFO: the best cache locality and the
- *      O(depth) memory bound of fork-join): the private stack of join
- *      halves, then its deque;
+ *      O(depth) memory bound of fork-join): its spilled join halves, then
+ *      its deque (private join halves are published first: they belong
+ *      to joins below the find, which take them back themselves);
  *   2. the injector (outside submissions, oldest first);
  *   3. its victims' deques, nearest first, oldest first (FIFO: the largest
  *      pieces of work), each level of the victim order from a fresh random
@@ -110,10 +111,8 @@ static int add_worker(twill_pool *pool, unsigned i)
         s->work_ev = &sp(pool)->work_ev;
         s->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
     }
-    TWILL_ASSERT(s->priv_hi == s->priv_lo && s->spilled == NULL);
+    TWILL_ASSERT(TWILL__POS_TOP(pool->workers[i].fast.pos) == s->lo && s->spilled == NULL);
     atomic_store_explicit(&s->split_req, false, memory_order_relaxed);
-    /* a traced worker takes the join's slow path, which records (sched.h) */
-    atomic_store_explicit(&s->join_fast, pool->workers[i].trace == NULL, memory_order_relaxed);
     /* relaxed: the slot's thread is created after this (pthread_create
        orders it), and size_gen changes only under the caller's lock. */
     s->victims_gen = atomic_load_explicit(&pool->size_gen, memory_order_relaxed) - 1;
@@ -196,45 +195,90 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
 
 /* ---------------------------------------------------- private stack -- */
 
-/* Owner only.  Move the older half (at least one) of the private tasks to
-   the deque, oldest first, then wake a sleeper if any.  Thieves ask for
-   this by setting split_req when they find the deque empty.  The deque
+/* Owner only.  Move the older half (at least one), or all, of the private
+   tasks to the deque, oldest first, then wake a sleeper if any, and re-arm the
+   inline push (limit: see sched_steal.h; it stays 0 while the deque is
+   empty, out of memory growing it, or behind spilled tasks).  The deque
    push's release fence publishes each task; the event protocol (park.c)
    then orders the wake-up check after it. */
-TWILL_COLD void twill__steal_publish(twill__worker *w)
+TWILL_COLD void twill__steal_publish(twill__worker *w, bool all)
 {
     twill__steal_worker *s = &w->s;
-    /* relaxed: a request arriving after this clear is seen at a later push. */
+    /* relaxed: a request arriving after this clear is seen at a later push
+       (its thief trips limit again). */
     atomic_store_explicit(&s->split_req, false, memory_order_relaxed);
     /* Spilled tasks are older than every private one: publishing private
        ones before them would put newer tasks under older ones. */
     if (twill_unlikely(s->spilled != NULL))
         return;
-    uint32_t n = s->priv_hi - s->priv_lo, k = (n + 1) / 2;
-    for (uint32_t i = 0; i < k; i++) {
-        twill__task *t = s->priv[s->priv_lo & (TWILL__PRIVATE_CAP - 1)];
-        twill__steal_priv_tag(w, t, s->priv_lo);
+    uint64_t old_lo = s->lo, n = TWILL__POS_TOP(w->fast.pos) - old_lo, k = all ? n : (n + 1) / 2;
+    for (uint64_t i = 0; i < k; i++) {
+        twill__task *t = (twill__task *)w->fast.slot[s->lo & (TWILL__PRIVATE_CAP - 1)];
+        twill__join_leaves_private(w, t); /* before the push: a thief may take it at once */
         twill__task_share(t);
-        if (twill__deque_push(&s->dq, t) != 0)
-            break; /* out of memory growing the deque: the task stays private */
-        s->priv_lo++;
+        if (twill__deque_push(&s->dq, t) != 0) {
+            w->pub = t->job.ctl; /* out of memory growing the deque: the task stays private */
+            break;
+        }
+        s->lo++;
     }
     twill__steal_seal_lo(w);
+    /* relaxed: the owner's own words (thieves only ever store 0 to limit,
+       HIGH producers only the trip to split, which the CAS keeps). */
+    uint64_t split = old_lo << TWILL__POS_SHIFT;
+    __atomic_compare_exchange_n(&w->fast.split, &split, s->lo << TWILL__POS_SHIFT, false,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->fast.limit,
+                     twill__deque_size_estimate(&s->dq) > 0
+                         ? (s->lo + TWILL__PRIVATE_CAP) << TWILL__POS_SHIFT
+                         : 0,
+                     __ATOMIC_RELAXED);
     twill__event_notify(s->work_ev);
 }
 
 /* Owner only.  The private stack is full and the deque cannot grow: move
    the oldest private task to the spill list (no memory needed: records
-   link through `next`).  Pops still see every task newest first. */
-TWILL_COLD void twill__steal_spill(twill__worker *w)
+   link through `next`).  Pops still see every task newest first.  limit
+   stays 0: every push comes back here until the spill list is gone. */
+static void spill(twill__worker *w)
 {
     twill__steal_worker *s = &w->s;
-    twill__task *t = s->priv[s->priv_lo & (TWILL__PRIVATE_CAP - 1)];
-    twill__steal_priv_tag(w, t, s->priv_lo);
-    s->priv_lo++;
+    twill__task *t = (twill__task *)w->fast.slot[s->lo & (TWILL__PRIVATE_CAP - 1)];
+    twill__join_leaves_private(w, t);
+    twill__task_share(t); /* a wait nested above its join may run it (twill__steal_find) */
+    uint64_t split = s->lo << TWILL__POS_SHIFT;
+    s->lo++;
     twill__steal_seal_lo(w);
+    /* relaxed: as in twill__steal_publish. */
+    __atomic_compare_exchange_n(&w->fast.split, &split, s->lo << TWILL__POS_SHIFT, false,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->fast.limit, 0, __ATOMIC_RELAXED);
     t->next = s->spilled;
     s->spilled = t;
+}
+
+/* Owner only: the inline push found pos >= limit.  Push the b half t of a
+   join onto the private stack (publishing the older half first if it is
+   full, spilling if that could not make room), then publish if asked. */
+TWILL_COLD void twill__steal_push_private(twill__worker *w, twill__task *t)
+{
+    twill__steal_worker *s = &w->s;
+    TWILL_ASSERT(twill__self() == w);
+    if (twill_unlikely(TWILL__POS_TOP(w->fast.pos) - s->lo == TWILL__PRIVATE_CAP)) {
+        twill__steal_publish(w, false);
+        if (twill_unlikely(TWILL__POS_TOP(w->fast.pos) - s->lo == TWILL__PRIVATE_CAP))
+            spill(w); /* the deque could not grow */
+    }
+    w->fast.slot[TWILL__POS_TOP(w->fast.pos) & (TWILL__PRIVATE_CAP - 1)] = (void *)t;
+    w->fast.pos += 1u << TWILL__POS_SHIFT;
+    /* Publish when our deque is empty (so a long `a` can never hide every
+       b: our oldest pending task is within thieves' reach), or when somebody
+       wants work (a thief that takes our last public task asks for more,
+       which covers a deque emptied after the owner's last look).  Both
+       left limit at 0; so did a full stack published just now if the
+       deque is still empty. */
+    if (__atomic_load_n(&w->fast.limit, __ATOMIC_RELAXED) == 0)
+        twill__steal_publish(w, false);
 }
 
 /* ------------------------------------------------------ finding work -- */
@@ -268,6 +312,17 @@ static bool take_outside(twill__worker *w, twill__job *job)
     return true;
 }
 
+/* Ask worker v to publish at its next push: trip its inline push (limit)
+   and tell its loops that someone wants work (split_req).  relaxed: a
+   request, see sched_steal.h; each stored only when not already set, so
+   an idle thief does not keep invalidating the victim's lines. */
+static void ask_publish(twill__worker *v)
+{
+    if (!atomic_load_explicit(&v->s.split_req, memory_order_relaxed))
+        atomic_store_explicit(&v->s.split_req, true, memory_order_relaxed);
+    twill__steal_trip_limit(v);
+}
+
 /* Try to steal from victim v.  NULL: nothing taken; *lost: a race was lost
    (the victim may still have work). */
 static twill__task *steal_from(twill__worker *w, unsigned v, bool *lost)
@@ -275,11 +330,8 @@ static twill__task *steal_from(twill__worker *w, unsigned v, bool *lost)
     twill_pool *pool = w->pool;
     twill__steal_worker *victim = &pool->workers[v].s;
     if (twill__deque_size_estimate(&victim->dq) == 0) {
-        /* Nothing public: ask the victim to publish at its next push.
-           relaxed: a hint; set only if clear, so an idle thief does not
-           keep invalidating the owner's line. */
-        if (!atomic_load_explicit(&victim->split_req, memory_order_relaxed))
-            atomic_store_explicit(&victim->split_req, true, memory_order_relaxed);
+        /* Nothing public: ask the victim to publish at its next push. */
+        ask_publish(&pool->workers[v]);
         return NULL;
     }
     void *x;
@@ -300,8 +352,8 @@ static twill__task *steal_from(twill__worker *w, unsigned v, bool *lost)
        what it keeps private. */
     if (twill__deque_size_estimate(&victim->dq) > 0)
         twill__event_notify(w->s.work_ev);
-    else if (!atomic_load_explicit(&victim->split_req, memory_order_relaxed))
-        atomic_store_explicit(&victim->split_req, true, memory_order_relaxed);
+    else
+        ask_publish(&pool->workers[v]);
     return t;
 }
 
@@ -354,19 +406,14 @@ static twill__task *steal_pass(twill__worker *w, int first)
 
 bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f)
 {
-    twill__steal_worker *s = &w->s;
-    /* A join half leaves its join here (a wait nested above the join, such
-       as an outside job's group wait in a poll, runs it), maybe from the
-       private stack, where it was never shared: its finish needs `done`,
-       and its run its tag.  Only private and spilled records can be such
-       unshared halves (the worker loop has none): the deque's are shared,
-       so its pop, the loop's, pays no test. */
-    if (twill_unlikely(s->priv_hi != s->priv_lo || s->spilled != NULL)) {
-        f->rec = twill__steal_pop(w);
-        twill__own_share(w, f->rec);
-        return true;
-    }
-    if ((f->rec = twill__deque_take(&s->dq)) != NULL)
+    /* Private halves here belong to joins below this find on the stack
+       (a wait nested in their a, such as an outside job's group wait in a
+       poll): publish them all rather than pop one, so that each join finds
+       its half gone through w->pub (join.c) instead of an older join's
+       half on top of the private stack. */
+    if (twill_unlikely(TWILL__POS_TOP(w->fast.pos) != w->s.lo))
+        twill__steal_publish(w, true);
+    if ((f->rec = twill__steal_pop_shared(w)) != NULL)
         return true;
     /* A deeply nested wait also takes outside jobs (which it may depend
        on: a group fed from outside) and tasks handed over by a worker that
@@ -379,68 +426,97 @@ bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *
            (f->rec = steal_pass(w, want->mode == TWILL__FIND_HELP ? want->victim : -1)) != NULL;
 }
 
-/* Owner only, w->iso != 0: take back the join half ret, which was not
-   ours (pop_iso), to where it was, the deque's newest; if the deque cannot
-   grow now, it becomes the oldest spilled record (it is older than all of
-   them), never lost. */
-static void put_back(twill__worker *w, twill__task *ret)
+/* Owner only, w->iso != 0: take back the join halves set aside by
+   pop_shared_iso (oldest first, linked through `next`), which were not
+   ours, to where they were, the deque's newest, in their order; those the
+   deque cannot take now (out of memory growing it) become the oldest
+   spilled records (they are older than all of them), never lost. */
+static void put_back(twill__worker *w, twill__task *aside)
 {
     twill__steal_worker *s = &w->s;
-    if (twill_likely(twill__deque_push(&s->dq, ret) == 0))
-        return;
-    ret->next = NULL;
+    while (aside != NULL && twill_likely(twill__deque_push(&s->dq, aside) == 0))
+        aside = aside->next;
+    twill__task *newest_first = NULL;
+    while (aside != NULL) {
+        twill__task *next = aside->next;
+        aside->next = newest_first;
+        newest_first = aside;
+        aside = next;
+    }
     twill__task **end = &s->spilled;
     while (*end != NULL)
         end = &(*end)->next;
-    *end = ret;
+    *end = newest_first;
 }
 
-twill__task *twill__steal_pop_iso(twill__worker *w)
+/* Owner only, w->iso != 0: the newest record of w's tag that left the
+   private stack, from the spill list or the deque, or NULL. */
+static twill__task *pop_shared_iso(twill__worker *w)
 {
     twill__steal_worker *s = &w->s;
     uint32_t tag = w->iso;
-    TWILL_ASSERT(twill__self == w && tag != 0 && s->priv_hi - s->priv_lo <= TWILL__PRIVATE_CAP);
-    if (s->priv_hi != s->priv_lo) {
-        uint32_t i = s->priv_hi - 1;
-        twill__task *t = s->priv[i & (TWILL__PRIVATE_CAP - 1)];
-        if ((int32_t)(i - w->iso_seal) >= 0 || t->job.iso == tag) {
-            t->job.iso = tag;
-            s->priv_hi = i;
-            if ((int32_t)(w->iso_seal - i) > 0)
-                w->iso_seal = i;
-            return t;
-        }
-    }
     if (twill_unlikely(s->spilled != NULL) && s->spilled->job.iso == tag) {
         twill__task *t = s->spilled;
         s->spilled = t->next;
         return t;
     }
     /* The deque's newest records that are not ours would hide ours below
-       them (submitted after the group's spawns, say) from a waiter whose
-       peers may all be blocked on the lock it holds: they go to `handed`,
-       where any worker, or their own isolated wait, takes them.  A join
-       half stays (its joiner is further down this stack, and `handed`
-       carries jobs by value). */
+       them (submitted after the group's spawns, say, or join halves of
+       joins below this context, published by twill__steal_find_iso) from
+       a waiter whose peers may all be blocked on the lock it holds: they
+       go to `handed`, where any worker, or their own isolated wait, takes
+       them.  A join half is set aside and put back instead (its joiner is
+       further down this stack, and `handed` carries jobs by value). */
+    twill__task *t, *aside = NULL;
     for (;;) {
-        twill__task *t = twill__deque_take(&s->dq);
+        t = twill__deque_take(&s->dq);
         if (t == NULL || t->job.iso == tag)
-            return t;
+            break;
         if (t->job.kind == TWILL__JOB_JOIN) {
-            put_back(w, t);
-            return NULL;
+            t->next = aside; /* the oldest ends first */
+            aside = t;
+            continue;
         }
         twill__prioq_push(&sp(w->pool)->handed, t);
         twill__event_notify(s->work_ev);
     }
+    if (twill_unlikely(aside != NULL))
+        put_back(w, aside);
+    if (twill__deque_size_estimate(&s->dq) == 0)
+        twill__steal_trip_limit(w); /* as twill__steal_pop_shared */
+    return t;
+}
+
+twill__task *twill__steal_pop_iso(twill__worker *w)
+{
+    uint64_t top = TWILL__POS_TOP(w->fast.pos);
+    TWILL_ASSERT(twill__self() == w && w->iso != 0 && top - w->s.lo <= TWILL__PRIVATE_CAP);
+    if (top != w->s.lo) {
+        /* The joiner's own b (the private top, see sched_steal.h), pushed
+           in this context: at or above the seal, or tagged by a nested
+           context's twill__iso_enter. */
+        twill__task *t = (twill__task *)w->fast.slot[(top - 1) & (TWILL__PRIVATE_CAP - 1)];
+        TWILL_ASSERT(top - 1 >= w->iso_seal || t->job.iso == w->iso);
+        w->fast.pos -= 1u << TWILL__POS_SHIFT;
+        if (w->iso_seal > top - 1)
+            w->iso_seal = top - 1;
+        return t;
+    }
+    return pop_shared_iso(w);
 }
 
 bool twill__steal_find_iso(twill__worker *w, const twill__want *want, twill__found *f)
 {
-    if ((f->rec = twill__steal_pop_iso(w)) != NULL) {
-        twill__own_share(w, f->rec);
-        return true;
+    /* Never a private pop (sched_steal.h): every private record leaves the
+       private stack, its tag written, those pushed below this context with
+       theirs, which pop_shared_iso then leaves alone. */
+    if (twill_unlikely(TWILL__POS_TOP(w->fast.pos) != w->s.lo)) {
+        twill__steal_publish(w, true);
+        while (TWILL__POS_TOP(w->fast.pos) != w->s.lo)
+            spill(w); /* behind spilled records, or the deque could not grow */
     }
+    if ((f->rec = pop_shared_iso(w)) != NULL)
+        return true;
     twill__prioq *handed = &sp(w->pool)->handed;
     return (want->mode != TWILL__FIND_OWN || w->waits <= TWILL__HELP_DEPTH_MAX) &&
            twill_unlikely(twill__prioq_nonempty(handed)) &&
@@ -527,7 +603,7 @@ static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
 {
     twill__event *ev = w->s.work_ev;
     /* find popped every private and spilled task */
-    TWILL_ASSERT(w->s.priv_hi == w->s.priv_lo && w->s.spilled == NULL);
+    TWILL_ASSERT(TWILL__POS_TOP(w->fast.pos) == w->s.lo && w->s.spilled == NULL);
     for (;;) {
         twill__event_spin_begin(ev);
         bool got = twill__sched_spin(w, f);
@@ -555,7 +631,7 @@ static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
 static void hand_over(twill__worker *w)
 {
     steal_pool *p = sp(w->pool);
-    TWILL_ASSERT(w->s.priv_hi == w->s.priv_lo && w->s.spilled == NULL);
+    TWILL_ASSERT(TWILL__POS_TOP(w->fast.pos) == w->s.lo && w->s.spilled == NULL);
     twill__task *t, *newest_first = NULL;
     while ((t = twill__deque_take(&w->s.dq)) != NULL) {
         t->next = newest_first;

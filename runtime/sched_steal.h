@@ -1,19 +1,41 @@
 /*
  * sched_steal.h — the work-stealing scheduler's fast paths, inline: push,
- * the join half's push onto the private stack, and the owner's pop.
- * Included by sched.h only (it needs the worker defined there); the cold
- * paths and the rest of the policy are in sched_steal.c.
+ * the owner's pop, and the words of the private stack that the inline
+ * join in twill.h reads.  Included by sched.h only (it needs the worker
+ * defined there); the cold paths and the rest of the policy are in
+ * sched_steal.c.
  *
- * The private stack.  Join halves go to priv[priv_lo..priv_hi) first: a
- * store and an index, no fence, out of thieves' reach.  They are published
- * to the Chase-Lev deque (oldest first, so the deque stays ordered oldest
- * at top to newest at bottom, below every private task) when the deque is
- * empty, when a thief asks (split_req), when a worker sleeps, or when the
- * stack is full: Lace's split deque idea (van Dijk and van de Pol 2014) on
- * an unmodified Chase-Lev deque.  Only join halves are private: the joiner
- * runs b itself after a at the latest, which is all twill_join promises,
- * so keeping b out of reach for a while can cost parallelism but never
- * progress.
+ * The private stack.  Join halves go to slot[top % 64] first, where
+ * fast.pos = 64 * top + (inline halves mod 64): a store and an index, no
+ * fence, out of thieves' reach (the push itself is inline in twill.h; it
+ * calls twill__steal_push_private only when fast.limit says so).  They are
+ * published to the Chase-Lev deque (oldest first, so the deque stays
+ * ordered oldest at top to newest at bottom, below every private task)
+ * when the deque is empty, when a thief asks, or when the stack is full:
+ * Lace's split deque idea (van Dijk and van de Pol 2014) on an unmodified
+ * Chase-Lev deque.  Only join halves are private: the joiner runs b itself
+ * after a at the latest, which is all twill_join promises, so keeping b
+ * out of reach for a while can cost parallelism but never progress.
+ *
+ * The words, in units of fast.pos (64 per slot):
+ *   lo     the oldest private slot (owner only); slots lo..top-1 are
+ *          private, everything older is published or spilled.  Every
+ *          private slot belongs to a join in progress on this stack, so
+ *          after a a join's b is private exactly when top - 1 >= lo, and
+ *          it is then the top; otherwise lo == top (nothing private).
+ *   limit  64 * (lo + 64), or 0: "push on the cold path" (the stack full
+ *          or publication wanted).  Set to 0 by the owner when its deque
+ *          runs empty (twill__steal_pop), and by thieves that find it
+ *          empty (with split_req, if not 0 already); re-armed by
+ *          twill__steal_publish.  A thief's trip that a re-arm overwrites
+ *          is made again by the thief's next look.
+ *   split  64 * lo, or TWILL__SPLIT_TRIP while a HIGH task waits
+ *          (twill__sched_high_announce), always on a traced worker, and
+ *          while an isolated context runs (w->iso != 0; sched.h,
+ *          "Isolation": its cold pop keeps the seal, a slot index in
+ *          lo..top); the owner moves it with a CAS that leaves a trip in
+ *          place.  After a, pos - 63 < split sends the join to its cold
+ *          path: b published, HIGH first, or isolation.
  *
  * Who may call what: everything here on worker w itself (owner only).
  */
@@ -24,8 +46,8 @@
 #error "include sched.h, not sched_steal.h"
 #endif
 
-void twill__steal_publish(twill__worker *w);
-void twill__steal_spill(twill__worker *w);
+void twill__steal_publish(twill__worker *w, bool all);
+void twill__steal_push_private(twill__worker *w, twill__task *t);
 bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f);
 twill__task *twill__steal_pop_iso(twill__worker *w);
 bool twill__steal_find_iso(twill__worker *w, const twill__want *want, twill__found *f);
@@ -40,91 +62,83 @@ static inline int twill__steal_push(twill__worker *w, twill__task *t)
     return 0;
 }
 
-/* Owner only.  Push the b half of a join onto the private stack. */
-static inline void twill__steal_push_private(twill__worker *w, twill__task *t)
+/* Worker v's next push publishes (see limit above).  relaxed: a request;
+   the publication itself is ordered by the deque push.  Stored only when
+   not already 0, so repeated requests do not keep taking the owner's line. */
+static inline void twill__steal_trip_limit(twill__worker *v)
 {
-    twill__steal_worker *s = &w->s;
-    TWILL_ASSERT(twill__self == w);
-    if (twill_unlikely(s->priv_hi - s->priv_lo == TWILL__PRIVATE_CAP)) {
-        twill__steal_publish(w);
-        if (twill_unlikely(s->priv_hi - s->priv_lo == TWILL__PRIVATE_CAP))
-            twill__steal_spill(w); /* the deque could not grow */
-    }
-    s->priv[s->priv_hi & (TWILL__PRIVATE_CAP - 1)] = t;
-    s->priv_hi++;
-    /* Publish when our deque is empty (so a long `a` can never hide every
-       b: our oldest pending task is within thieves' reach), or when somebody
-       wants work (a thief that takes our last public task asks for more,
-       which covers a deque emptied after this check).  relaxed loads: hints;
-       publication itself is ordered properly (a deque push, then the event
-       protocol), and a request missed here is seen at the next push. */
-    if (twill_unlikely(twill__deque_size_estimate(&s->dq) == 0 ||
-                       atomic_load_explicit(&s->split_req, memory_order_relaxed) ||
-                       atomic_load_explicit(&s->work_ev->waiters, memory_order_relaxed) != 0))
-        twill__steal_publish(w);
+    if (__atomic_load_n(&v->fast.limit, __ATOMIC_RELAXED) != 0)
+        __atomic_store_n(&v->fast.limit, 0, __ATOMIC_RELAXED);
 }
 
-/* Owner only.  Pop the newest task of this worker: private first (no
-   fence), then the spill list, then the deque; NULL when all are empty. */
-static inline twill__task *twill__steal_pop(twill__worker *w)
+/* Owner only.  Pop the newest task of this worker that left the private
+   stack: the spill list, then the deque; NULL when both are empty.  A
+   deque left empty asks for the next push to publish. */
+static inline twill__task *twill__steal_pop_shared(twill__worker *w)
 {
     twill__steal_worker *s = &w->s;
-    TWILL_ASSERT(twill__self == w && s->priv_hi - s->priv_lo <= TWILL__PRIVATE_CAP);
-    if (twill_likely(s->priv_hi != s->priv_lo)) {
-        s->priv_hi--;
-        return s->priv[s->priv_hi & (TWILL__PRIVATE_CAP - 1)];
-    }
     if (twill_unlikely(s->spilled != NULL)) {
         twill__task *t = s->spilled;
         s->spilled = t->next;
         return t;
     }
-    return twill__deque_take(&s->dq);
+    twill__task *t = twill__deque_take(&s->dq);
+    if (twill__deque_size_estimate(&s->dq) == 0)
+        twill__steal_trip_limit(w);
+    return t;
 }
 
-/* Owner only.  Private record t, at index i, leaves the private stack (or
-   is taken by a tagged pop): write its isolation tag if it was implicit
-   (sched.h, "Isolation"). */
-static inline void twill__steal_priv_tag(twill__worker *w, twill__task *t, uint32_t i)
+/* Owner only, a join's cold path.  Pop the newest task of this worker:
+   private first (no fence), then twill__steal_pop_shared. */
+static inline twill__task *twill__steal_pop(twill__worker *w)
 {
-    if (w->iso == 0 || (int32_t)(i - w->iso_seal) >= 0)
-        t->job.iso = w->iso;
+    uint64_t top = TWILL__POS_TOP(w->fast.pos);
+    TWILL_ASSERT(twill__self() == w && top - w->s.lo <= TWILL__PRIVATE_CAP);
+    if (twill_likely(top != w->s.lo)) {
+        w->fast.pos -= 1u << TWILL__POS_SHIFT;
+        return (twill__task *)w->fast.slot[(top - 1) & (TWILL__PRIVATE_CAP - 1)];
+    }
+    return twill__steal_pop_shared(w);
 }
 
-/* Owner only.  priv_lo moved up: keep the seal within [priv_lo, priv_hi]. */
+/* Owner only.  lo moved up: keep the seal within [lo, top] (sched.h,
+   "Isolation"). */
 static inline void twill__steal_seal_lo(twill__worker *w)
 {
-    if ((int32_t)(w->s.priv_lo - w->iso_seal) > 0)
-        w->iso_seal = w->s.priv_lo;
+    if (w->s.lo > w->iso_seal)
+        w->iso_seal = w->s.lo;
 }
 
 /* Owner only, twill__iso_enter: the private records pushed under the
-   current tag get it written, and the new context's start above them.
-   Joins take the slow path from now on (twill__sched_unpush). */
+   current tag get it written, and the new context starts above them.
+   Joins take the cold path from now on: split tripped, and not re-armed
+   while w->iso != 0 (twill__sched_fast_armed). */
 static inline void twill__steal_iso_seal(twill__worker *w)
 {
-    twill__steal_worker *s = &w->s;
-    TWILL_ASSERT(w->iso == 0 || s->priv_hi - w->iso_seal <= s->priv_hi - s->priv_lo);
-    for (uint32_t i = w->iso == 0 ? s->priv_lo : w->iso_seal; i != s->priv_hi; i++)
-        s->priv[i & (TWILL__PRIVATE_CAP - 1)]->job.iso = w->iso;
-    w->iso_seal = s->priv_hi;
-    /* relaxed: our own hint; HIGH producers only ever clear it. */
-    atomic_store_explicit(&s->join_fast, false, memory_order_relaxed);
+    uint64_t top = TWILL__POS_TOP(w->fast.pos);
+    TWILL_ASSERT(w->iso == 0 || (w->s.lo <= w->iso_seal && w->iso_seal <= top));
+    for (uint64_t i = w->iso == 0 ? w->s.lo : w->iso_seal; i != top; i++)
+        ((twill__task *)w->fast.slot[i & (TWILL__PRIVATE_CAP - 1)])->job.iso = w->iso;
+    w->iso_seal = top;
+    /* relaxed: the owner's own word; HIGH producers only ever store the
+       same trip. */
+    __atomic_store_n(&w->fast.split, TWILL__SPLIT_TRIP, __ATOMIC_RELAXED);
 }
 
-/* Owner only, twill__iso_leave: the restored seal back within
-   [priv_lo, priv_hi] (records were published or popped meanwhile). */
+/* Owner only, twill__iso_leave: the restored seal back within [lo, top]
+   (records were published or popped meanwhile). */
 static inline void twill__steal_iso_unseal(twill__worker *w)
 {
+    uint64_t top = TWILL__POS_TOP(w->fast.pos);
     twill__steal_seal_lo(w);
-    if ((int32_t)(w->iso_seal - w->s.priv_hi) > 0)
-        w->iso_seal = w->s.priv_hi;
+    if (w->iso_seal > top)
+        w->iso_seal = top;
 }
 
 /* Owner only.  Has this worker no task of its own queued? */
 static inline bool twill__steal_own_empty(twill__worker *w)
 {
-    return w->s.priv_hi == w->s.priv_lo && w->s.spilled == NULL &&
+    return TWILL__POS_TOP(w->fast.pos) == w->s.lo && w->s.spilled == NULL &&
            twill__deque_size_estimate(&w->s.dq) == 0;
 }
 

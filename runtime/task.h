@@ -61,15 +61,18 @@ static inline bool twill__job_plain(const twill__job *job)
 #endif
 }
 
+/* 64 bytes: a join's record is its frame on the joiner's stack, and
+   twill.h's struct twill__join_frame (job.fn, job.arg, then room) holds
+   exactly this much (join.c checks). */
 typedef struct twill__task {
     twill__job job;
+    /* Free-list and FIFO links; owner of the list only. */
+    struct twill__task *next, *prev;
     /* Join records only, from the moment the record can be taken by
        another worker (twill__task_share). */
     _Atomic uint32_t done;  /* completion word (completion.h): 1 until b finished */
     _Atomic int thief;      /* id of the worker that stole it, -1: none yet */
     int result;             /* b's code, published by the finish of `done` */
-    /* Free-list and FIFO links; owner of the list only. */
-    struct twill__task *next, *prev;
     uint8_t queued;         /* a FIFO's: nonzero while linked in (its lock held) */
 } twill__task;
 

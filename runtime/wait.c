@@ -54,7 +54,7 @@ int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
     int misses = 0, rc = 0;
     twill__trace_span traced = {0, 0};
     if (w != NULL) {
-        TWILL_ASSERT(twill__self == w && w->waits < UINT32_MAX);
+        TWILL_ASSERT(twill__self() == w && w->waits < UINT32_MAX);
         w->waits++;
         traced = twill__trace_begin(w->trace, TWILL__TR_WAIT);
     }

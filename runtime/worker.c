@@ -26,7 +26,12 @@
 #include "os.h"
 #include "wait.h"
 
-_Thread_local twill__worker *twill__self;
+/* A thread that is no worker: pos >= limit 0 sends its push, and
+   pos - 63 < TWILL__SPLIT_TRIP the rest of its join, to the cold paths
+   (join.c), which never write here. */
+struct twill__fast twill__outside = {.pos = TWILL__POS_COLD, .limit = 0,
+                                     .split = TWILL__SPLIT_TRIP};
+__thread struct twill__fast *TWILL__ABI(self) = &twill__outside;
 _Atomic unsigned twill__fork_gen;
 
 /* In the child of a fork(), on its only thread: no worker survived, so
@@ -34,7 +39,7 @@ _Atomic unsigned twill__fork_gen;
    relaxed: the child has one thread right now. */
 static void forked_child(void)
 {
-    twill__self = NULL;
+    TWILL__ABI(self) = &twill__outside;
     atomic_fetch_add_explicit(&twill__fork_gen, 1, memory_order_relaxed);
 }
 
@@ -106,11 +111,11 @@ void *twill__worker_main(void *arg)
 {
     static const twill__want loop = {TWILL__FIND_LOOP, -1, NULL};
     twill__worker *w = arg;
-    twill__self = w;
+    TWILL__ABI(self) = &w->fast;
     set_thread_name(w);
     if (twill__topo_bind(w->pool->topo, w->id) != 0)
         TWILL__COUNT(w, bind_failures, 1);
-    /* The hooks run here, on the worker's own thread with twill__self
+    /* The hooks run here, on the worker's own thread with twill__self()
        set (so twill_worker_id() is w->id inside them): start before the
        first find, stop after the loop has left for good. */
     if (w->pool->on_worker_start != NULL)
@@ -136,6 +141,6 @@ void *twill__worker_main(void *arg)
     if (w->pool->on_worker_stop != NULL)
         w->pool->on_worker_stop(w->id, w->pool->hook_ctx);
     twill__trace_stop(w->trace);
-    twill__self = NULL;
+    TWILL__ABI(self) = &twill__outside;
     return NULL;
 }

@@ -205,6 +205,21 @@ static int fib_checked(void *arg)
     return 0;
 }
 
+Test(join, nested_joins_outside_any_worker_match_serial_fib, .timeout = 30)
+{
+    /* Every half of a join tree on a thread that is no worker runs once,
+       each join taking back its own b (the outside thread's own stack of
+       halves, join.c), and through the exported symbol as well. */
+    int ns[] = {1, 2, 10, 17};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        int line = fib_checked(&ns[i]);
+        cr_assert_eq(line, 0, "fib(%d): check at line %d failed", ns[i], line);
+    }
+    int (*volatile join)(twill_fn, void *, twill_fn, void *) = twill_join;
+    int n = 10;
+    cr_assert_eq(join(fib_checked, &n, fib_checked, &n), 0);
+}
+
 Test(join, fib_with_a_join_at_every_level_matches_serial_fib, .timeout = 30)
 {
     FOR_EACH_WORKER_COUNT(w) {

@@ -19,47 +19,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "twill.h"
+#include "probe.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double task_s = 1e-3;
-static _Atomic int feeding;
 static twill_pool *pool;
-
-static int spin_task(void *arg)
-{
-    (void)arg;
-    double end = now_s() + task_s;
-    while (now_s() < end)
-        ;
-    return 0;
-}
-
-static void *feeder(void *arg)
-{
-    (void)arg;
-    while (atomic_load_explicit(&feeding, memory_order_relaxed))
-        if (twill_submit_for(pool, spin_task, NULL, 10000000) == ESHUTDOWN)
-            break;
-    return NULL;
-}
 
 static int empty(void *arg)
 {
     (void)arg;
     return 0;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void measure(const char *name, int tries, unsigned workers, long pause_ns)
@@ -68,18 +35,18 @@ static void measure(const char *name, int tries, unsigned workers, long pause_ns
     for (int i = 0; i < tries; i++) {
         struct timespec pause = {0, pause_ns};
         nanosleep(&pause, NULL); /* idle: long past the spin before parking */
-        double t0 = now_s();
+        double t0 = probe_now();
         if (twill_broadcast(pool, empty, NULL) != 0) {
             fprintf(stderr, "bench_bcast: broadcast failed\n");
             exit(1);
         }
-        lat[i] = now_s() - t0;
+        lat[i] = probe_now() - t0;
     }
-    qsort(lat, (size_t)tries, sizeof *lat, cmp);
+    double median, p99;
+    probe_percentiles(lat, tries, &median, &p99);
     const char *sched = getenv("TWILL_SCHED");
     printf("bench=bcast sched=%s workers=%u pool=%s tries=%d median_us=%.1f p99_us=%.1f\n",
-           sched != NULL ? sched : "stealing", workers, name, tries, lat[tries / 2] * 1e6,
-           lat[(tries * 99) / 100] * 1e6);
+           sched != NULL ? sched : "stealing", workers, name, tries, median, p99);
     free(lat);
 }
 
@@ -87,13 +54,14 @@ int main(int argc, char **argv)
 {
     unsigned workers = 2;
     int tries = 200;
+    double task_us = 1000;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--workers") == 0)
             workers = (unsigned)atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--size") == 0)
             tries = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--task-us") == 0)
-            task_s = atof(argv[i + 1]) * 1e-6;
+            task_us = atof(argv[i + 1]);
     }
     if (workers < 1 || tries < 10) {
         fprintf(stderr, "usage: bench_bcast [--workers N] [--size TRIES>=10] [--task-us US]\n");
@@ -106,14 +74,11 @@ int main(int argc, char **argv)
     if (twill_pool_create(&pool, &cfg) != 0)
         return 1;
     measure("idle", tries, workers, 2000000);
-    atomic_store(&feeding, 1);
-    pthread_t f;
-    pthread_create(&f, NULL, feeder, NULL);
-    while (twill_submit_for(pool, spin_task, NULL, 0) != EAGAIN) /* a full queue */
-        ;
+    probe_feeder feed;
+    probe_task_s = task_us * 1e-6;
+    probe_feed_start(&feed, pool); /* a full queue */
     measure("busy", tries, workers, 100000);
-    atomic_store(&feeding, 0);
-    pthread_join(f, NULL);
+    probe_feed_stop(&feed);
     twill_pool_shutdown(pool, TWILL_CANCEL, NULL);
     twill_pool_destroy(pool);
     return 0;

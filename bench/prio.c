@@ -19,48 +19,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "twill.h"
+#include "probe.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double grain_s = 50e-6;
-static _Atomic int feeding = 1;
 static twill_pool *pool;
-
-static int spin_task(void *arg)
-{
-    (void)arg;
-    double end = now_s() + grain_s;
-    while (now_s() < end)
-        ;
-    return 0;
-}
-
-static void *feeder(void *arg)
-{
-    (void)arg;
-    while (atomic_load_explicit(&feeding, memory_order_relaxed))
-        if (twill_submit_for(pool, spin_task, NULL, 10000000) == ESHUTDOWN)
-            break;
-    return NULL;
-}
 
 static int stamp_task(void *arg)
 {
     /* release: pairs with the waiter's acquire */
-    atomic_store_explicit((_Atomic double *)arg, now_s(), memory_order_release);
+    atomic_store_explicit((_Atomic double *)arg, probe_now(), memory_order_release);
     return 0;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void measure(twill_prio prio, const char *name, int tries, unsigned workers)
@@ -70,7 +37,7 @@ static void measure(twill_prio prio, const char *name, int tries, unsigned worke
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
         _Atomic double start = 0.0;
-        double t0 = now_s();
+        double t0 = probe_now();
         if (twill_submit_prio(pool, prio, stamp_task, (void *)&start, -1) != 0) {
             fprintf(stderr, "bench_prio: submit failed\n");
             exit(1);
@@ -83,11 +50,11 @@ static void measure(twill_prio prio, const char *name, int tries, unsigned worke
             nanosleep(&poll, NULL);
         lat[i] = t1 - t0;
     }
-    qsort(lat, (size_t)tries, sizeof *lat, cmp);
+    double median, p99;
+    probe_percentiles(lat, tries, &median, &p99);
     const char *sched = getenv("TWILL_SCHED");
     printf("bench=prio sched=%s workers=%u level=%s tries=%d median_us=%.1f p99_us=%.1f\n",
-           sched != NULL ? sched : "stealing", workers, name, tries, lat[tries / 2] * 1e6,
-           lat[(tries * 99) / 100] * 1e6);
+           sched != NULL ? sched : "stealing", workers, name, tries, median, p99);
     free(lat);
 }
 
@@ -101,7 +68,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--size") == 0)
             tries = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--grain-us") == 0)
-            grain_s = atof(argv[i + 1]) * 1e-6;
+            probe_task_s = atof(argv[i + 1]) * 1e-6;
     }
     if (workers < 1 || tries < 10) {
         fprintf(stderr, "usage: bench_prio [--workers N] [--size TRIES>=10] [--grain-us US]\n");
@@ -113,15 +80,11 @@ int main(int argc, char **argv)
     cfg.queue_capacity = 1024;
     if (twill_pool_create(&pool, &cfg) != 0)
         return 1;
-    pthread_t f;
-    pthread_create(&f, NULL, feeder, NULL);
-    /* let the backlog fill the NORMAL queue */
-    while (twill_submit_for(pool, spin_task, NULL, 0) != EAGAIN)
-        ;
+    probe_feeder feed;
+    probe_feed_start(&feed, pool); /* the NORMAL queue full */
     measure(TWILL_PRIO_HIGH, "high", tries, workers);
     measure(TWILL_PRIO_NORMAL, "normal", tries / 10, workers);
-    atomic_store(&feeding, 0);
-    pthread_join(f, NULL);
+    probe_feed_stop(&feed);
     twill_pool_shutdown(pool, TWILL_CANCEL, NULL);
     twill_pool_destroy(pool);
     return 0;

@@ -15,20 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "twill.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "probe.h"
 
 int main(int argc, char **argv)
 {
@@ -47,20 +34,20 @@ int main(int argc, char **argv)
     const char *sched = getenv("TWILL_SCHED");
     for (unsigned n = 2; n <= 16; n *= 2) {
         for (int r = 0; r < reps; r++) {
-            double t0 = now_s();
+            double t0 = probe_now();
             if (twill_pool_resize(pool, n) != 0)
                 return 1;
-            double t1 = now_s();
+            double t1 = probe_now();
             if (twill_pool_resize(pool, 1) != 0)
                 return 1;
             grow[r] = t1 - t0;
-            shrink[r] = now_s() - t1;
+            shrink[r] = probe_now() - t1;
         }
-        qsort(grow, (size_t)reps, sizeof *grow, cmp);
-        qsort(shrink, (size_t)reps, sizeof *shrink, cmp);
+        double grow_us, shrink_us, p99;
+        probe_percentiles(grow, reps, &grow_us, &p99);
+        probe_percentiles(shrink, reps, &shrink_us, &p99);
         printf("bench=resize sched=%s from=1 to=%u reps=%d grow_us=%.1f shrink_us=%.1f\n",
-               sched != NULL ? sched : "stealing", n, reps, grow[reps / 2] * 1e6,
-               shrink[reps / 2] * 1e6);
+               sched != NULL ? sched : "stealing", n, reps, grow_us, shrink_us);
     }
     free(grow);
     free(shrink);

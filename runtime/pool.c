@@ -165,7 +165,7 @@ static int start_trace(twill_pool *pool, const twill_config *cfg, size_t cap)
     char topo[512];
     twill__topo_describe(pool->topo, topo, sizeof topo);
     size_t events = cfg->trace_events != 0 ? cfg->trace_events : TWILL_TRACE_EVENTS_DEFAULT;
-    return twill__trace_create(&pool->trace, cfg, twill__pow2_ceil(events),
+    return twill__trace_create(&pool->trace, cfg, pool->ops->name, twill__pow2_ceil(events),
                                atomic_load_explicit(&pool->base, memory_order_relaxed), cap,
                                topo) != 0
                ? ENOMEM
@@ -206,9 +206,9 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
         return ENOMEM;
     }
     pool->prio_ready = true;
+    pool->ops = twill__sched_policy(cfg->scheduler);
     if (start_trace(pool, cfg, cap) != 0)
         return ENOMEM;
-    pool->ops = twill__sched_policy(cfg->scheduler);
     return pool->ops->create(pool, cap);
 }
 

@@ -295,6 +295,7 @@ typedef struct twill__found {
 } twill__found;
 
 struct twill__sched_ops {
+    const char *name; /* as $TWILL_SCHED spells it (the trace's metadata) */
     /* Pool creator, after pool->workers exists: the policy's state.
        capacity is the outside bound, a power of two.  0 or ENOMEM; on
        failure destroy still runs. */

@@ -370,6 +370,7 @@ static size_t queued(twill_pool *pool)
 }
 
 const twill__sched_ops twill__sched_central = {
+    .name = "central",
     .create = create,
     .destroy = destroy,
     .submit = submit,

@@ -686,6 +686,7 @@ static void wake_one(twill_pool *pool)
 }
 
 const twill__sched_ops twill__sched_steal = {
+    .name = "stealing",
     .create = create,
     .destroy = destroy,
     .submit = submit,

@@ -65,8 +65,6 @@ struct twill__trace {
     _Atomic(twill__trace_ring *) rings[TWILL_MAX_WORKERS];
 };
 
-static const char *const sched_name[] = {[TWILL_SCHED_STEALING] = "stealing",
-                                         [TWILL_SCHED_CENTRAL] = "central"};
 static const char *const idle_name[] = {[TWILL_IDLE_DEFAULT] = "default",
                                         [TWILL_IDLE_PARK] = "park",
                                         [TWILL_IDLE_SPIN] = "spin"};
@@ -101,8 +99,9 @@ static char *json_safe_dup(const char *s)
     return d;
 }
 
-int twill__trace_create(twill__trace **out, const twill_config *cfg, size_t events,
-                        unsigned workers, size_t queue_capacity, const char *topology)
+int twill__trace_create(twill__trace **out, const twill_config *cfg, const char *scheduler,
+                        size_t events, unsigned workers, size_t queue_capacity,
+                        const char *topology)
 {
     twill__trace *tr = calloc(1, sizeof *tr);
     if (tr == NULL)
@@ -118,7 +117,7 @@ int twill__trace_create(twill__trace **out, const twill_config *cfg, size_t even
     snprintf(pool, sizeof pool,
              "{\"name\": \"%s\", \"scheduler\": \"%s\", \"workers\": %u, \"idle\": \"%s\", "
              "\"pin\": \"%s\", \"queue_capacity\": %zu}",
-             tr->name != NULL ? tr->name : "", sched_name[cfg->scheduler], workers,
+             tr->name != NULL ? tr->name : "", scheduler, workers,
              idle_name[cfg->idle], pin_name[cfg->pin], queue_capacity);
     tr->path = strdup(cfg->trace_path);
     tr->pool_json = strdup(pool);

@@ -103,11 +103,12 @@ typedef struct twill__trace_span {
 } twill__trace_span;
 
 /* Pool creator: a trace writing to cfg->trace_path, keeping the newest
-   `events` (a power of two) per ring, for a pool of `workers` whose
-   outside bound is queue_capacity; topology describes where workers run.
-   0 or ENOMEM. */
-int twill__trace_create(twill__trace **out, const twill_config *cfg, size_t events,
-                        unsigned workers, size_t queue_capacity, const char *topology);
+   `events` (a power of two) per ring, for a pool of `workers` on the
+   policy named `scheduler` whose outside bound is queue_capacity; topology
+   describes where workers run.  0 or ENOMEM. */
+int twill__trace_create(twill__trace **out, const twill_config *cfg, const char *scheduler,
+                        size_t events, unsigned workers, size_t queue_capacity,
+                        const char *topology);
 /* After every worker has exited.  NULL: no-op. */
 void twill__trace_destroy(twill__trace *tr);
 /* Before worker `id` (< TWILL_MAX_WORKERS) starts: its ring, created on

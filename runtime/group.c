@@ -57,6 +57,9 @@ int twill_group_init(twill_group *g, twill_pool *pool)
     memset(g, 0, sizeof *g);
     gr->magic = GROUP_MAGIC;
     gr->pool = pool;
+    twill__worker *w = twill__self_in(pool);
+    if (w != NULL && twill__sched_private_spawns(w))
+        gr->owner = &w->fast; /* its spawns go private (task.h) */
     return 0;
 }
 
@@ -67,6 +70,7 @@ int twill_group_init_isolated(twill_group *g, twill_pool *pool)
         return rc;
     twill__group_ctl *gr = as_ctl(g);
     gr->magic = ISOLATED_MAGIC;
+    gr->owner = NULL; /* an isolated wait finds its tasks through the shared queues */
     /* A fresh tag, never 0 (sched.h, "Isolation"): 2^32 inits before one
        comes back.  relaxed: only uniqueness matters; the tag reaches
        workers inside the jobs, published by their queues. */
@@ -76,11 +80,39 @@ int twill_group_init_isolated(twill_group *g, twill_pool *pool)
     return 0;
 }
 
-int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
+/* The owner's NORMAL spawn outside isolation: onto its private group
+   stack (sched_steal.h), counted in priv (task.h). */
+static int spawn_private(twill__worker *w, twill__group_ctl *gr, twill_fn fn, void *arg)
+{
+    int rc = twill__accepts_inside(gr->pool);
+    if (twill_unlikely(rc != 0))
+        return rc;
+    /* acquire: pairs with the release store in twill__group_cancel. */
+    if (twill_unlikely(atomic_load_explicit(&gr->cancelled, memory_order_acquire))) {
+        twill__job job = {.fn = fn, .arg = arg, .ctl = gr, .kind = TWILL__JOB_GROUP};
+        twill__expect(&gr->pending);
+        twill__discard_job(gr->pool, w, &job); /* one clean-up path */
+        return 0;
+    }
+    twill__group_private_add(gr);
+    if (twill_unlikely(!twill__steal_gpush(w, fn, arg, gr)) &&
+        (rc = twill__steal_gpush_cold(w, fn, arg, gr)) != 0)
+        return rc;
+    TWILL__COUNT(w, spawns, 1);
+    return 0;
+}
+
+/* Both spawn calls, inline in each (twill_group_spawn: prio folded). */
+static inline int spawn(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
 {
     if (g == NULL || fn == NULL || prio < TWILL_PRIO_LOW || prio > TWILL_PRIO_HIGH)
         return EINVAL;
     twill__group_ctl *gr = as_ctl(g);
+    /* The owner is a worker of gr's pool (init), never twill__outside. */
+    struct twill__fast *self = TWILL__ABI(self);
+    if (twill_likely(gr->owner == self) && prio == TWILL_PRIO_NORMAL &&
+        twill_likely(((twill__worker *)self)->iso == 0))
+        return spawn_private((twill__worker *)self, gr, fn, arg);
     twill__job job = {.fn = fn, .arg = arg, .ctl = gr, .kind = TWILL__JOB_GROUP};
     twill__worker *w = twill__self_in(gr->pool);
     /* The task's isolation tag (sched.h): an isolated group's own, else
@@ -124,9 +156,14 @@ int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *a
     return rc;
 }
 
+int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
+{
+    return spawn(g, prio, fn, arg);
+}
+
 int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
 {
-    return twill_group_spawn_prio(g, TWILL_PRIO_NORMAL, fn, arg);
+    return spawn(g, TWILL_PRIO_NORMAL, fn, arg);
 }
 
 /* The result of a completed group; resets it for reuse.  Spawns may race
@@ -138,10 +175,17 @@ int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
    the next round; its error or skip may be reported by either wait. */
 static int collect(twill__group_ctl *gr)
 {
-    int rc = atomic_exchange_explicit(&gr->first_error, 0, memory_order_relaxed);
-    if (atomic_exchange_explicit(&gr->skipped, false, memory_order_relaxed) && rc == 0)
+    /* relaxed loads first: each word is written only when a task fails,
+       is skipped or cancels, so a clean round pays no read-modify-write;
+       a write racing the load belongs to the next round (see above). */
+    int rc = 0;
+    if (twill_unlikely(atomic_load_explicit(&gr->first_error, memory_order_relaxed) != 0))
+        rc = atomic_exchange_explicit(&gr->first_error, 0, memory_order_relaxed);
+    if (twill_unlikely(atomic_load_explicit(&gr->skipped, memory_order_relaxed)) &&
+        atomic_exchange_explicit(&gr->skipped, false, memory_order_relaxed) && rc == 0)
         rc = ECANCELED;
-    atomic_store_explicit(&gr->cancelled, false, memory_order_relaxed);
+    if (twill_unlikely(atomic_load_explicit(&gr->cancelled, memory_order_relaxed)))
+        atomic_store_explicit(&gr->cancelled, false, memory_order_relaxed);
     twill__completion_reset(&gr->pending);
     return rc;
 }
@@ -150,6 +194,27 @@ static int collect(twill__group_ctl *gr)
    NULL (it sleeps). */
 static int wait_group(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns)
 {
+    /* The owner first takes back its private tasks (task.h), newest first
+       (anything on its private group stack: they are all its own work),
+       until none of gr's is left unfinished; a HIGH task starts before
+       each.  A timed wait publishes them instead, so that it never runs a
+       task past its deadline or (0) at all, while they stay within
+       others' reach.  Outside isolation only: the stack's tasks carry no
+       tag; an isolated find publishes them (twill__steal_find_iso). */
+    if (w != NULL && gr->owner == &w->fast && gr->priv != 0 && w->iso == 0) {
+        if (timeout_ns >= 0) {
+            twill__steal_publish(w, true);
+        } else {
+            twill__job job;
+            while (gr->priv != 0 && twill__steal_gpop(w, &job)) {
+                if (twill_unlikely(twill__prioq_nonempty(&w->pool->high)))
+                    twill__job_run_high(w);
+                twill__run_job(w, &job);
+            }
+            if (twill_likely(twill__completed(&gr->pending)))
+                return collect(gr); /* untraced (owner): no wait span to record */
+        }
+    }
     twill__want want = {TWILL__FIND_HELP, -1, gr};
     int rc = twill__wait(w, &gr->pending, timeout_ns, w != NULL ? &want : NULL);
     return rc != 0 ? rc : collect(gr);

@@ -1,7 +1,6 @@
 /*
  * job.h — what running, finishing and discarding a job of each kind means
- * (job.c), the group's control block that group jobs account to, and the
- * poll that keeps outside jobs from waiting behind a long stream of local
+ * (job.c), and the poll that keeps outside jobs from waiting behind a long stream of local
  * work.
  *
  * Who may call what: on worker w itself, except twill__discard_job (any
@@ -11,19 +10,6 @@
 #define TWILL_JOB_H
 
 #include "sched.h"
-
-/* A group as job.c sees it; group.c overlays it on the caller's
-   twill_group.  `pending` is a completion word (completion.h): tasks
-   spawned and not yet finished or discarded. */
-typedef struct twill__group_ctl {
-    uint32_t magic;                 /* GROUP_MAGIC once initialised (group.c) */
-    _Atomic uint32_t pending;
-    _Atomic int first_error;        /* first nonzero task code; CAS from 0 */
-    uint32_t iso;                   /* isolation tag (sched.h); 0: a plain group */
-    _Atomic bool cancelled;         /* set by cancel or a failing task */
-    _Atomic bool skipped;           /* some task was discarded unrun */
-    twill_pool *pool;               /* written by init only */
-} twill__group_ctl;
 
 /* Any thread.  Cancel g: tasks not yet started are discarded.  release:
    pairs with the acquire loads of cancelled before a task starts. */

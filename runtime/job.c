@@ -155,14 +155,15 @@ int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *j
     return rc;
 }
 
-/* A group task ended (ran or was discarded): one less in its count, pending
-   or the owner's priv (task.h).  After this the group may be gone. */
-static inline void group_task_ended(const twill__job *job)
+/* A group task of job kind `kind` (GROUP or GPRIV) of g ended (ran or was
+   discarded): one less in its count, pending or the owner's priv
+   (task.h).  After this the group may be gone. */
+static inline void group_task_ended(uint32_t kind, twill__group_ctl *g)
 {
-    if (job->kind == TWILL__JOB_GPRIV)
-        twill__group_private_done(job->ctl);
+    if (kind == TWILL__JOB_GPRIV)
+        twill__group_private_done(g);
     else
-        twill__finish(&((twill__group_ctl *)job->ctl)->pending);
+        twill__finish(&g->pending);
 }
 
 void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *job)
@@ -177,7 +178,7 @@ void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *jo
         /* relaxed: read by the waiter after its acquire of pending. */
         atomic_store_explicit(&((twill__group_ctl *)job->ctl)->skipped, true,
                               memory_order_relaxed);
-        group_task_ended(job);
+        group_task_ended(job->kind, job->ctl);
     } else if (job->kind == TWILL__JOB_RUN) {
         twill__run_ctl *rc = job->ctl;
         rc->result = ECANCELED;
@@ -212,7 +213,7 @@ static void run_group_job(twill__worker *w, const twill__job *job)
         twill__first_error(&g->first_error, rc);
         twill__group_cancel(g);
     }
-    group_task_ended(job);
+    group_task_ended(job->kind, g);
 }
 
 /* One worker's share of a broadcast: never discarded (posted before any

@@ -1,7 +1,8 @@
 /*
  * job.h — what running, finishing and discarding a job of each kind means
- * (job.c), and the poll that keeps outside jobs from waiting behind a long stream of local
- * work.
+ * (job.c), and the poll that keeps outside jobs from waiting behind a long
+ * stream of local work.  The group's control block that group jobs account
+ * to is task.h's.
  *
  * Who may call what: on worker w itself, except twill__discard_job (any
  * thread, w NULL off the pool's workers).

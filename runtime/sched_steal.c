@@ -332,6 +332,7 @@ TWILL_COLD int twill__steal_gpush_cold(twill__worker *w, twill_fn fn, void *arg,
     s->gslot[s->gtop & (TWILL__GPRIV_CAP - 1)] =
         (twill__job){.fn = fn, .arg = arg, .ctl = g, .kind = TWILL__JOB_GPRIV};
     s->gtop++;
+    /* relaxed: a request (sched_steal.h, limit), as in twill__steal_push_private. */
     if (__atomic_load_n(&w->fast.limit, __ATOMIC_RELAXED) == 0)
         twill__steal_publish(w, false);
     return 0;

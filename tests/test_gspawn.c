@@ -289,12 +289,20 @@ typedef struct high_job {
     _Atomic long group_ran;
     _Atomic long ran_before_high; /* group tasks run when the HIGH task started */
     _Atomic int submitted;
+    _Atomic long inner_ran;       /* the HIGH task's own group task */
 } high_job;
 
+/* The HIGH task, on the same worker, owns a group of its own whose spawn
+   goes onto the same private group stack, right where the wait it
+   interrupts would pop its next task. */
 static int high_task(void *arg)
 {
     high_job *j = arg;
     atomic_store(&j->ran_before_high, atomic_load(&j->group_ran));
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    CHECK(twill_group_spawn(&g, count_task, &j->inner_ran) == 0);
+    CHECK(twill_group_wait(&g) == 0);
     return 0;
 }
 
@@ -329,6 +337,10 @@ Test(gspawn, a_high_task_starts_before_the_next_private_task_of_the_wait, .timeo
     cr_assert_eq(atomic_load(&j.ran_before_high), 1,
                  "the HIGH task started after %ld group tasks, not right after the first",
                  atomic_load(&j.ran_before_high));
+    cr_assert_eq(atomic_load(&j.group_ran), BEFORE_HIGH, "group tasks ran %ld times",
+                 atomic_load(&j.group_ran));
+    cr_assert_eq(atomic_load(&j.inner_ran), 1, "the HIGH task's own task ran %ld times",
+                 atomic_load(&j.inner_ran));
     twill_pool_destroy(p);
 }
 

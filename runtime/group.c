@@ -228,12 +228,13 @@ static int wait_group(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns
                 twill__steal_publish(w, true);
             } else {
                 twill__steal_worker *s = &w->s;
-                for (;;) {
+                while (gr->priv != 0 && s->gtop != s->glo) {
                     /* before the pop: the HIGH task may push and pop here */
-                    if (twill_unlikely(twill__prioq_nonempty(&w->pool->high)))
+                    if (twill_unlikely(twill__prioq_nonempty(&w->pool->high))) {
                         twill__job_run_high(w);
-                    if (gr->priv == 0 || s->gtop == s->glo)
-                        break;
+                        if (gr->priv == 0 || s->gtop == s->glo)
+                            break;
+                    }
                     const twill__job *e = &s->gslot[--s->gtop & (TWILL__GPRIV_CAP - 1)];
                     twill__run_private(w, e->fn, e->arg, e->ctl); /* reads e before the call */
                 }

@@ -270,6 +270,12 @@ int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
     if (g == NULL)
         return EINVAL;
     twill__group_ctl *gr = as_ctl(g);
+    /* The owner (a plain group, set by init on a worker of its pool, never
+       twill__outside, which a forked child's thread is) needs no more
+       checks. */
+    struct twill__fast *self = TWILL__ABI(self);
+    if (twill_likely(gr->owner == self))
+        return wait_group(gr, (twill__worker *)self, timeout_ns);
     if (twill_unlikely(gr->magic != GROUP_MAGIC))
         return gr->magic == ISOLATED_MAGIC ? wait_isolated(gr, timeout_ns) : EINVAL;
     int rc = twill__pool_usable(gr->pool);

@@ -323,7 +323,9 @@ typedef struct twill_group {
 } twill_group;
 
 /*
- * Initialise g for pool.  pool NULL: the calling worker's pool.
+ * Initialise g for pool.  pool NULL: the calling worker's pool.  On a
+ * worker of pool (stealing scheduler, untraced), that worker becomes g's
+ * owner: see twill_group_spawn.
  * Returns 0; EINVAL when g is NULL or pool is NULL outside any worker.
  * Never reads *g first, so a fresh group (on the stack, uninitialised)
  * always initialises.  Re-initialising a group that still has pending
@@ -359,7 +361,17 @@ int twill_group_init_isolated(twill_group *g, twill_pool *pool);
 /*
  * Spawn fn(arg) into g, on g's pool, from any thread.  From a worker of that
  * pool it is pushed to the worker's own queue and never blocks; from other
- * threads it goes through the injector (blocking while full).
+ * threads it goes through the injector (blocking while full).  A NORMAL
+ * spawn by g's owner (the worker that initialised g, stealing scheduler,
+ * outside isolation) goes to that worker's private group stack first:
+ * no allocation and no read-modify-write per task, out of thieves' reach
+ * until published (when the worker's queue is empty, a thief asks at a
+ * later spawn or join, the stack is full, or a timed wait begins); the
+ * owner's twill_group_wait runs them inline, newest first, and any other
+ * look for work by that worker runs them before anything else.  So a
+ * task that spawns and then blocks outside twill until a child has run
+ * (a semaphore, a flag) may wait for ever: wait with twill_group_wait
+ * (or twill_group_wait_for) instead.
  * Returns 0 (taken); a cancelled group also returns 0 and discards the task
  * through the hook.  EINVAL for NULL/uninitialised g or NULL fn; ESHUTDOWN
  * when the pool no longer accepts it; ENOMEM.
@@ -387,7 +399,9 @@ int twill_group_wait(twill_group *g);
  * twill_group_wait with a bound: timeout_ns 0 checks once, > 0 waits at most
  * that long, < 0 forever.  ETIMEDOUT when tasks are still pending (they keep
  * running; wait again later).  A helping wait may overshoot by the length of
- * one task it ran.  Other returns as twill_group_wait; same threads.
+ * one task it ran.  On g's owner it first publishes the private spawns
+ * (twill_group_spawn), so 0 runs none of them and they stay within other
+ * workers' reach.  Other returns as twill_group_wait; same threads.
  */
 int twill_group_wait_for(twill_group *g, int64_t timeout_ns);
 

@@ -69,10 +69,14 @@ static inline void twill__completion_sleep(_Atomic uint32_t *word, int64_t nap_n
 
 /* Waiter, once done: clear SLEEPER for the word's next use.  An RMW, so a
    concurrent twill__expect (a group spawn racing its wait) is kept.
-   relaxed: nobody sleeps on the finished round any more. */
+   relaxed: nobody sleeps on the finished round any more.  Only the
+   waiter sets SLEEPER (twill__completion_sleep), so its own load tells
+   exactly whether there is a flag to clear: a round it never slept in
+   pays no read-modify-write. */
 static inline void twill__completion_reset(_Atomic uint32_t *word)
 {
-    atomic_fetch_and_explicit(word, ~TWILL__SLEEPER, memory_order_relaxed);
+    if (atomic_load_explicit(word, memory_order_relaxed) & TWILL__SLEEPER)
+        atomic_fetch_and_explicit(word, ~TWILL__SLEEPER, memory_order_relaxed);
 }
 
 #endif /* TWILL_COMPLETION_H */

@@ -40,12 +40,11 @@ static bool valid(const twill_group *g)
 
 int twill_group_init(twill_group *g, twill_pool *pool)
 {
-    if (g == NULL)
+    twill__worker *self = twill__self();
+    if (g == NULL || (pool == NULL && self == NULL))
         return EINVAL;
-    if (pool == NULL)
-        pool = twill_current_pool();
-    if (pool == NULL)
-        return EINVAL;
+    if (pool == NULL) /* the calling worker's (twill_current_pool) */
+        pool = self->pool;
     int rc = twill__pool_usable(pool);
     if (rc != 0)
         return rc;
@@ -57,6 +56,8 @@ int twill_group_init(twill_group *g, twill_pool *pool)
     memset(g, 0, sizeof *g);
     gr->magic = GROUP_MAGIC;
     gr->pool = pool;
+    if (self != NULL && self->pool == pool && twill__sched_private_spawns(self))
+        gr->owner = &self->fast; /* its spawns go private (task.h) */
     return 0;
 }
 
@@ -67,6 +68,7 @@ int twill_group_init_isolated(twill_group *g, twill_pool *pool)
         return rc;
     twill__group_ctl *gr = as_ctl(g);
     gr->magic = ISOLATED_MAGIC;
+    gr->owner = NULL; /* an isolated wait finds its tasks through the shared queues */
     /* A fresh tag, never 0 (sched.h, "Isolation"): 2^32 inits before one
        comes back.  relaxed: only uniqueness matters; the tag reaches
        workers inside the jobs, published by their queues. */
@@ -76,11 +78,33 @@ int twill_group_init_isolated(twill_group *g, twill_pool *pool)
     return 0;
 }
 
-int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
+/* The owner's private spawn (spawn) when the pool cancels, the group is
+   cancelled, or the private group stack wants its cold path (full, or
+   publication wanted: sched_steal.h). */
+static TWILL_COLD int spawn_private_cold(twill__worker *w, twill__group_ctl *gr, twill_fn fn,
+                                         void *arg)
 {
-    if (g == NULL || fn == NULL || prio < TWILL_PRIO_LOW || prio > TWILL_PRIO_HIGH)
-        return EINVAL;
-    twill__group_ctl *gr = as_ctl(g);
+    int rc = twill__accepts_inside(gr->pool);
+    if (rc != 0)
+        return rc;
+    /* acquire: pairs with the release store in twill__group_cancel. */
+    if (atomic_load_explicit(&gr->cancelled, memory_order_acquire)) {
+        twill__job job = {.fn = fn, .arg = arg, .ctl = gr, .kind = TWILL__JOB_GROUP};
+        twill__expect(&gr->pending);
+        twill__discard_job(gr->pool, w, &job); /* one clean-up path */
+        return 0;
+    }
+    twill__group_private_add(gr);
+    if (!twill__steal_gpush(w, fn, arg, gr) && (rc = twill__steal_gpush_cold(w, fn, arg, gr)) != 0)
+        return rc;
+    TWILL__COUNT(w, spawns, 1);
+    return 0;
+}
+
+/* Every spawn but the owner's private one: a record in a shared queue,
+   counted in pending. */
+static int spawn_shared(twill__group_ctl *gr, twill_prio prio, twill_fn fn, void *arg)
+{
     twill__job job = {.fn = fn, .arg = arg, .ctl = gr, .kind = TWILL__JOB_GROUP};
     twill__worker *w = twill__self_in(gr->pool);
     /* The task's isolation tag (sched.h): an isolated group's own, else
@@ -124,9 +148,43 @@ int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *a
     return rc;
 }
 
+/* Both spawn calls, inline in each (twill_group_spawn: prio folded).  The
+   owner's NORMAL spawn outside isolation goes onto its private group stack
+   (sched_steal.h), counted in priv (task.h): no call, no frame, no
+   read-modify-write but the first spawn's token; anything unusual (a
+   cancelling pool, a cancelled group: one test each, as on the shared
+   path; the stack's cold path) takes spawn_private_cold. */
+static inline int spawn(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
+{
+    if (g == NULL || fn == NULL || prio < TWILL_PRIO_LOW || prio > TWILL_PRIO_HIGH)
+        return EINVAL;
+    twill__group_ctl *gr = as_ctl(g);
+    /* The owner is a worker of gr's pool (init), never twill__outside. */
+    struct twill__fast *self = TWILL__ABI(self);
+    twill__worker *w = (twill__worker *)self;
+    if (twill_unlikely(gr->owner != self) || prio != TWILL_PRIO_NORMAL ||
+        twill_unlikely(w->iso != 0))
+        return spawn_shared(gr, prio, fn, arg);
+    /* acquire (both): pairs with shutdown's store of state, and with the
+       release store in twill__group_cancel. */
+    if (twill_unlikely(atomic_load_explicit(&gr->pool->state, memory_order_acquire) ==
+                           TWILL__CANCELLING ||
+                       atomic_load_explicit(&gr->cancelled, memory_order_acquire) ||
+                       !twill__steal_gpush(w, fn, arg, gr)))
+        return spawn_private_cold(w, gr, fn, arg);
+    twill__group_private_add(gr); /* after the push: nothing reads priv in between */
+    TWILL__COUNT(w, spawns, 1);
+    return 0;
+}
+
+int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
+{
+    return spawn(g, prio, fn, arg);
+}
+
 int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
 {
-    return twill_group_spawn_prio(g, TWILL_PRIO_NORMAL, fn, arg);
+    return spawn(g, TWILL_PRIO_NORMAL, fn, arg);
 }
 
 /* The result of a completed group; resets it for reuse.  Spawns may race
@@ -136,12 +194,19 @@ int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
    increment; that task's finish then drove the count below zero and every
    later wait hung.)  A task spawned while the wait returns thus belongs to
    the next round; its error or skip may be reported by either wait. */
-static int collect(twill__group_ctl *gr)
+static inline int collect(twill__group_ctl *gr)
 {
-    int rc = atomic_exchange_explicit(&gr->first_error, 0, memory_order_relaxed);
-    if (atomic_exchange_explicit(&gr->skipped, false, memory_order_relaxed) && rc == 0)
+    /* relaxed loads first: each word is written only when a task fails,
+       is skipped or cancels, so a clean round pays no read-modify-write;
+       a write racing the load belongs to the next round (see above). */
+    int rc = 0;
+    if (twill_unlikely(atomic_load_explicit(&gr->first_error, memory_order_relaxed) != 0))
+        rc = atomic_exchange_explicit(&gr->first_error, 0, memory_order_relaxed);
+    if (twill_unlikely(atomic_load_explicit(&gr->skipped, memory_order_relaxed)) &&
+        atomic_exchange_explicit(&gr->skipped, false, memory_order_relaxed) && rc == 0)
         rc = ECANCELED;
-    atomic_store_explicit(&gr->cancelled, false, memory_order_relaxed);
+    if (twill_unlikely(atomic_load_explicit(&gr->cancelled, memory_order_relaxed)))
+        atomic_store_explicit(&gr->cancelled, false, memory_order_relaxed);
     twill__completion_reset(&gr->pending);
     return rc;
 }
@@ -150,6 +215,35 @@ static int collect(twill__group_ctl *gr)
    NULL (it sleeps). */
 static int wait_group(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns)
 {
+    /* The owner first takes back its private tasks (task.h), newest first
+       (anything on its private group stack: they are all its own work),
+       until none of gr's is left unfinished; a HIGH task starts before
+       each.  A timed wait publishes them instead, so that it never runs a
+       task past its deadline or (0) at all, while they stay within
+       others' reach.  Outside isolation only: the stack's tasks carry no
+       tag; an isolated find publishes them (twill__steal_find_iso). */
+    if (w != NULL && gr->owner == &w->fast) {
+        if (gr->priv != 0 && w->iso == 0) {
+            if (timeout_ns >= 0) {
+                twill__steal_publish(w, true);
+            } else {
+                twill__steal_worker *s = &w->s;
+                while (gr->priv != 0 && s->gtop != s->glo) {
+                    /* before the pop: the HIGH task may push and pop here */
+                    if (twill_unlikely(twill__prioq_nonempty(&w->pool->high))) {
+                        twill__job_run_high(w);
+                        if (gr->priv == 0 || s->gtop == s->glo)
+                            break;
+                    }
+                    const twill__job *e = &s->gslot[--s->gtop & (TWILL__GPRIV_CAP - 1)];
+                    twill__run_private(w, e->fn, e->arg, e->ctl); /* reads e before the call */
+                }
+            }
+        }
+        /* untraced (the owner): no wait span to record when nothing is left */
+        if (twill_likely(twill__completed(&gr->pending)))
+            return collect(gr);
+    }
     twill__want want = {TWILL__FIND_HELP, -1, gr};
     int rc = twill__wait(w, &gr->pending, timeout_ns, w != NULL ? &want : NULL);
     return rc != 0 ? rc : collect(gr);
@@ -176,6 +270,12 @@ int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
     if (g == NULL)
         return EINVAL;
     twill__group_ctl *gr = as_ctl(g);
+    /* The owner (a plain group, set by init on a worker of its pool, never
+       twill__outside, which a forked child's thread is) needs no more
+       checks. */
+    struct twill__fast *self = TWILL__ABI(self);
+    if (twill_likely(gr->owner == self))
+        return wait_group(gr, (twill__worker *)self, timeout_ns);
     if (twill_unlikely(gr->magic != GROUP_MAGIC))
         return gr->magic == ISOLATED_MAGIC ? wait_isolated(gr, timeout_ns) : EINVAL;
     int rc = twill__pool_usable(gr->pool);

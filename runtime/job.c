@@ -3,6 +3,8 @@
  *   PLAIN  run it, count it;
  *   GROUP  skip it (discard) if its group was cancelled; a nonzero code is
  *          the group's first error and cancels it; finish one of `pending`;
+ *   GPRIV  a group task from its owner's private group stack: as GROUP,
+ *          but one of the owner's `priv` (task.h);
  *   RUN    hand the code to twill_run's waiter and finish its word;
  *   JOIN   the b half of a join: always runs (even when cancelling: it is
  *          part of a running task), result to the joiner, finish its word;
@@ -153,6 +155,17 @@ int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *j
     return rc;
 }
 
+/* A group task of job kind `kind` (GROUP or GPRIV) of g ended (ran or was
+   discarded): one less in its count, pending or the owner's priv
+   (task.h).  After this the group may be gone. */
+static inline void group_task_ended(uint32_t kind, twill__group_ctl *g)
+{
+    if (kind == TWILL__JOB_GPRIV)
+        twill__group_private_done(g);
+    else
+        twill__finish(&g->pending);
+}
+
 void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *job)
 {
     if (pool->discard != NULL)
@@ -161,11 +174,11 @@ void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *jo
         TWILL__COUNT(w, tasks_discarded, 1);
     else
         atomic_fetch_add_explicit(&pool->outside_discards, 1, memory_order_relaxed);
-    if (job->kind == TWILL__JOB_GROUP) {
-        twill__group_ctl *g = job->ctl;
+    if (job->kind == TWILL__JOB_GROUP || job->kind == TWILL__JOB_GPRIV) {
         /* relaxed: read by the waiter after its acquire of pending. */
-        atomic_store_explicit(&g->skipped, true, memory_order_relaxed);
-        twill__finish(&g->pending);
+        atomic_store_explicit(&((twill__group_ctl *)job->ctl)->skipped, true,
+                              memory_order_relaxed);
+        group_task_ended(job->kind, job->ctl);
     } else if (job->kind == TWILL__JOB_RUN) {
         twill__run_ctl *rc = job->ctl;
         rc->result = ECANCELED;
@@ -200,7 +213,7 @@ static void run_group_job(twill__worker *w, const twill__job *job)
         twill__first_error(&g->first_error, rc);
         twill__group_cancel(g);
     }
-    twill__finish(&g->pending);
+    group_task_ended(job->kind, g);
 }
 
 /* One worker's share of a broadcast: never discarded (posted before any
@@ -248,6 +261,7 @@ void twill__run_job(twill__worker *w, const twill__job *job)
     }
     switch (job->kind) {
     case TWILL__JOB_GROUP:
+    case TWILL__JOB_GPRIV:
         run_group_job(w, job);
         break;
     case TWILL__JOB_RUN: {

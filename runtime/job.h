@@ -1,8 +1,8 @@
 /*
  * job.h — what running, finishing and discarding a job of each kind means
- * (job.c), the group's control block that group jobs account to, and the
- * poll that keeps outside jobs from waiting behind a long stream of local
- * work.
+ * (job.c), and the poll that keeps outside jobs from waiting behind a long
+ * stream of local work.  The group's control block that group jobs account
+ * to is task.h's.
  *
  * Who may call what: on worker w itself, except twill__discard_job (any
  * thread, w NULL off the pool's workers).
@@ -11,19 +11,6 @@
 #define TWILL_JOB_H
 
 #include "sched.h"
-
-/* A group as job.c sees it; group.c overlays it on the caller's
-   twill_group.  `pending` is a completion word (completion.h): tasks
-   spawned and not yet finished or discarded. */
-typedef struct twill__group_ctl {
-    uint32_t magic;                 /* GROUP_MAGIC once initialised (group.c) */
-    _Atomic uint32_t pending;
-    _Atomic int first_error;        /* first nonzero task code; CAS from 0 */
-    uint32_t iso;                   /* isolation tag (sched.h); 0: a plain group */
-    _Atomic bool cancelled;         /* set by cancel or a failing task */
-    _Atomic bool skipped;           /* some task was discarded unrun */
-    twill_pool *pool;               /* written by init only */
-} twill__group_ctl;
 
 /* Any thread.  Cancel g: tasks not yet started are discarded.  release:
    pairs with the acquire loads of cancelled before a task starts. */
@@ -99,6 +86,37 @@ int twill__job_run_timed(twill__worker *w, twill_fn fn, void *arg, unsigned kind
 /* Owner only.  Wrap a job in a record and push it.  0 or ENOMEM. */
 int twill__push_job(twill__worker *w, const twill__job *job);
 void twill__run_job(twill__worker *w, const twill__job *job);
+
+/* Owner of g, outside isolation: run fn(arg), g's private task taken back
+   from its private group stack by g's wait (group.c).  The fast path of
+   twill__run_job for that TWILL__JOB_GPRIV job, inline in the wait's
+   loop: what job.c's group case does (GROUP, GPRIV), where no trace can
+   time it (an owner is untraced: sched.h) and neither the pool nor the
+   group cancels; those cases take twill__run_job itself. */
+static inline void twill__run_private(twill__worker *w, twill_fn fn, void *arg,
+                                      twill__group_ctl *g)
+{
+    TWILL_ASSERT(w->iso == 0 && w->trace == NULL && &w->fast == g->owner);
+    /* relaxed, acquire: as twill__run_job and its group case. */
+    if (twill_unlikely(atomic_load_explicit(&w->pool->state, memory_order_relaxed) ==
+                           TWILL__CANCELLING ||
+                       atomic_load_explicit(&g->cancelled, memory_order_acquire))) {
+        twill__job job = {.fn = fn, .arg = arg, .ctl = g, .kind = TWILL__JOB_GPRIV};
+        twill__run_job(w, &job);
+        return;
+    }
+    twill__group_ctl *outer = w->group; /* twill_current_group, as job.c's call_as */
+    w->group = g;
+    int rc = fn(arg);
+    w->group = outer;
+    twill__count_result(w, rc);
+    if (twill_unlikely(rc != 0)) {
+        twill__first_error(&g->first_error, rc); /* published by the token's finish */
+        twill__group_cancel(g);
+    }
+    twill__group_private_done(g);
+    twill__job_tick(w);
+}
 void twill__run_record(twill__worker *w, twill__task *t);
 void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *job);
 

@@ -98,6 +98,10 @@ typedef struct twill__counters {
 /* split's value while a HIGH task waits, and always on other policies. */
 #define TWILL__SPLIT_TRIP UINT64_MAX
 
+/* Slots of the private group stack, a power of two; when full, the older
+   half is published (sched_steal.h). */
+#define TWILL__GPRIV_CAP 64
+
 /* The stealing scheduler's part of a worker; all zero under other
    policies (work_ev NULL says so). */
 typedef struct twill__steal_worker {
@@ -107,6 +111,9 @@ typedef struct twill__steal_worker {
     alignas(TWILL_CACHE_LINE) _Atomic bool split_req;
     /* Written by the owner only. */
     alignas(TWILL_CACHE_LINE) uint64_t lo; /* private tasks: slots lo..top of fast.pos */
+    /* The private group stack (sched_steal.h): private group tasks by
+       value, gslot[glo .. gtop) mod TWILL__GPRIV_CAP. */
+    uint32_t glo, gtop;
     twill__event *work_ev;     /* the pool's work event; NULL: another policy */
     uint64_t rng;              /* victim order: a fresh start each steal pass */
     uint16_t *victims;         /* nearest first; size - 1 entries (room for the most) */
@@ -118,6 +125,7 @@ typedef struct twill__steal_worker {
        than every private task, newer than every deque task, and never
        seen by thieves.  Almost always NULL. */
     twill__task *spilled;
+    twill__job gslot[TWILL__GPRIV_CAP];
 } twill__steal_worker;
 
 typedef struct twill__worker {
@@ -523,6 +531,22 @@ static inline twill__task *twill__sched_unpush(twill__worker *w, twill__task *t)
     if (twill_likely(twill__stealing(w)))
         return twill_likely(w->iso == 0) ? twill__steal_pop(w) : twill__steal_pop_iso(w);
     return w->pool->ops->unpush(w, t);
+}
+
+/* May a group that worker w initialises take w's spawns into its private
+   group stack (twill__group_ctl.owner)?  On the stealing policy, unless
+   the pool traces (a traced worker's tasks are all timed through job.c). */
+static inline bool twill__sched_private_spawns(const twill__worker *w)
+{
+    return twill__stealing(w) && w->trace == NULL;
+}
+
+/* Worker w, between tasks: does it hold no private group task (which a
+   task may leave behind, spawned into a group it did not wait for)?  It
+   leaves the pool only then; its next find runs them. */
+static inline bool twill__sched_holds_none(const twill__worker *w)
+{
+    return !twill__stealing(w) || twill__steal_gempty(w);
 }
 
 /* Does worker w take the inline join's pop (split armed)?  On the

@@ -111,7 +111,8 @@ static int add_worker(twill_pool *pool, unsigned i)
         s->work_ev = &sp(pool)->work_ev;
         s->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
     }
-    TWILL_ASSERT(TWILL__POS_TOP(pool->workers[i].fast.pos) == s->lo && s->spilled == NULL);
+    TWILL_ASSERT(TWILL__POS_TOP(pool->workers[i].fast.pos) == s->lo && s->spilled == NULL &&
+                 s->gtop == s->glo);
     atomic_store_explicit(&s->split_req, false, memory_order_relaxed);
     /* relaxed: the slot's thread is created after this (pthread_create
        orders it), and size_gen changes only under the caller's lock. */
@@ -196,6 +197,33 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
 /* ---------------------------------------------------- private stack -- */
 
 /* Owner only.  Move the older half (at least one), or all, of the private
+   group tasks to the deque, oldest first, each as a TWILL__JOB_GROUP
+   record counted in its group's pending before the push makes it
+   stealable (task.h).  Those that find no record or no room (out of
+   memory) stay private, and run on this worker.  The caller wakes a
+   sleeper. */
+TWILL_COLD void twill__steal_gpublish(twill__worker *w, bool all)
+{
+    twill__steal_worker *s = &w->s;
+    uint32_t n = s->gtop - s->glo, k = all ? n : (n + 1) / 2;
+    for (uint32_t i = 0; i < k; i++) {
+        twill__task *t = twill__task_alloc(&w->free);
+        if (t == NULL)
+            break;
+        t->job = s->gslot[s->glo & (TWILL__GPRIV_CAP - 1)];
+        t->job.kind = TWILL__JOB_GROUP;
+        twill__group_ctl *g = t->job.ctl;
+        twill__group_private_leaves(g);
+        if (twill__deque_push(&s->dq, t) != 0) {
+            twill__group_private_back(g);
+            twill__task_free(&w->free, t);
+            break;
+        }
+        s->glo++;
+    }
+}
+
+/* Owner only.  Move the older half (at least one), or all, of the private
    tasks to the deque, oldest first, then wake a sleeper if any, and re-arm the
    inline push (limit: see sched_steal.h; it stays 0 while the deque is
    empty, out of memory growing it, or behind spilled tasks).  The deque
@@ -207,10 +235,14 @@ TWILL_COLD void twill__steal_publish(twill__worker *w, bool all)
     /* relaxed: a request arriving after this clear is seen at a later push
        (its thief trips limit again). */
     atomic_store_explicit(&s->split_req, false, memory_order_relaxed);
+    if (!twill__steal_gempty(w))
+        twill__steal_gpublish(w, all);
     /* Spilled tasks are older than every private one: publishing private
        ones before them would put newer tasks under older ones. */
-    if (twill_unlikely(s->spilled != NULL))
+    if (twill_unlikely(s->spilled != NULL)) {
+        twill__event_notify(s->work_ev);
         return;
+    }
     uint64_t old_lo = s->lo, n = TWILL__POS_TOP(w->fast.pos) - old_lo, k = all ? n : (n + 1) / 2;
     for (uint64_t i = 0; i < k; i++) {
         twill__task *t = (twill__task *)w->fast.slot[s->lo & (TWILL__PRIVATE_CAP - 1)];
@@ -279,6 +311,31 @@ TWILL_COLD void twill__steal_push_private(twill__worker *w, twill__task *t)
        deque is still empty. */
     if (__atomic_load_n(&w->fast.limit, __ATOMIC_RELAXED) == 0)
         twill__steal_publish(w, false);
+}
+
+/* Owner of g only, its count already raised: twill__steal_gpush found
+   the private group stack full or publication wanted.  Publish the older
+   half first if full, push, then publish if asked (the join's rules,
+   twill__steal_push_private).  0, or ENOMEM with the count undone (no
+   room could be made: out of memory). */
+TWILL_COLD int twill__steal_gpush_cold(twill__worker *w, twill_fn fn, void *arg,
+                                       twill__group_ctl *g)
+{
+    twill__steal_worker *s = &w->s;
+    if (s->gtop - s->glo == TWILL__GPRIV_CAP) {
+        twill__steal_publish(w, false);
+        if (s->gtop - s->glo == TWILL__GPRIV_CAP) {
+            twill__group_private_done(g);
+            return ENOMEM;
+        }
+    }
+    s->gslot[s->gtop & (TWILL__GPRIV_CAP - 1)] =
+        (twill__job){.fn = fn, .arg = arg, .ctl = g, .kind = TWILL__JOB_GPRIV};
+    s->gtop++;
+    /* relaxed: a request (sched_steal.h, limit), as in twill__steal_push_private. */
+    if (__atomic_load_n(&w->fast.limit, __ATOMIC_RELAXED) == 0)
+        twill__steal_publish(w, false);
+    return 0;
 }
 
 /* ------------------------------------------------------ finding work -- */
@@ -406,6 +463,12 @@ static twill__task *steal_pass(twill__worker *w, int first)
 
 bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f)
 {
+    /* Private group tasks first, newest first: nothing waits for them
+       below (sched_steal.h), and they cost no fence. */
+    if (!twill__steal_gempty(w)) {
+        f->rec = NULL;
+        return twill__steal_gpop(w, &f->job);
+    }
     /* Private halves here belong to joins below this find on the stack
        (a wait nested in their a, such as an outside job's group wait in a
        poll): publish them all rather than pop one, so that each join finds
@@ -510,8 +573,8 @@ bool twill__steal_find_iso(twill__worker *w, const twill__want *want, twill__fou
     /* Never a private pop (sched_steal.h): every private record leaves the
        private stack, its tag written, those pushed below this context with
        theirs, which pop_shared_iso then leaves alone. */
-    if (twill_unlikely(TWILL__POS_TOP(w->fast.pos) != w->s.lo)) {
-        twill__steal_publish(w, true);
+    if (twill_unlikely(TWILL__POS_TOP(w->fast.pos) != w->s.lo || !twill__steal_gempty(w))) {
+        twill__steal_publish(w, true); /* private group tasks too: untagged, for others */
         while (TWILL__POS_TOP(w->fast.pos) != w->s.lo)
             spill(w); /* behind spilled records, or the deque could not grow */
     }
@@ -603,7 +666,8 @@ static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
 {
     twill__event *ev = w->s.work_ev;
     /* find popped every private and spilled task */
-    TWILL_ASSERT(TWILL__POS_TOP(w->fast.pos) == w->s.lo && w->s.spilled == NULL);
+    TWILL_ASSERT(TWILL__POS_TOP(w->fast.pos) == w->s.lo && w->s.spilled == NULL &&
+                 twill__steal_gempty(w));
     for (;;) {
         twill__event_spin_begin(ev);
         bool got = twill__sched_spin(w, f);
@@ -631,7 +695,9 @@ static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
 static void hand_over(twill__worker *w)
 {
     steal_pool *p = sp(w->pool);
-    TWILL_ASSERT(TWILL__POS_TOP(w->fast.pos) == w->s.lo && w->s.spilled == NULL);
+    /* worker.c leaves only with its private group stack empty */
+    TWILL_ASSERT(TWILL__POS_TOP(w->fast.pos) == w->s.lo && w->s.spilled == NULL &&
+                 twill__steal_gempty(w));
     twill__task *t, *newest_first = NULL;
     while ((t = twill__deque_take(&w->s.dq)) != NULL) {
         t->next = newest_first;

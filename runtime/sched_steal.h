@@ -37,6 +37,22 @@
  *          place.  After a, pos - 63 < split sends the join to its cold
  *          path: b published, HIGH first, or isolation.
  *
+ * The private group stack.  A group's owner (task.h: the stealing,
+ * untraced worker that initialised it) spawns its NORMAL tasks, outside
+ * isolation, into gslot[gtop % 64] by value (three words and the kind, no
+ * record, no fence), counted in the group's plain `priv` (task.h).  A
+ * separate stack, so that the inline join's pop stays "the private top is
+ * my b" without a kind check.  They are taken back newest first by the
+ * owner's group wait (group.c), or by any find of the owner
+ * (twill__steal_find, before everything else); they are published, the
+ * older half as TWILL__JOB_GROUP records counted in the group's pending,
+ * on the same triggers as join halves (limit 0 at a spawn: the deque
+ * empty or a thief asked; the stack full), and all of them by a timed
+ * group wait, an isolated find (they carry no tag) and a worker leaving.
+ * Unlike a join half, a private group task has no frame waiting for it
+ * below: anything of the owner may run it, and it runs at the latest at
+ * the owner's next find.
+ *
  * Who may call what: everything here on worker w itself (owner only).
  */
 #ifndef TWILL_SCHED_STEAL_H
@@ -51,6 +67,45 @@ void twill__steal_push_private(twill__worker *w, twill__task *t);
 bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f);
 twill__task *twill__steal_pop_iso(twill__worker *w);
 bool twill__steal_find_iso(twill__worker *w, const twill__want *want, twill__found *f);
+int twill__steal_gpush_cold(twill__worker *w, twill_fn fn, void *arg, twill__group_ctl *g);
+void twill__steal_gpublish(twill__worker *w, bool all);
+
+/* Owner of g only, its count of g's private tasks already raised
+   (twill__group_private_add): push a private task of g, or false when
+   the cold path must (the stack full, or publication wanted: limit 0,
+   see above; the relaxed load as in the inline join). */
+static inline bool twill__steal_gpush(twill__worker *w, twill_fn fn, void *arg,
+                                      twill__group_ctl *g)
+{
+    twill__steal_worker *s = &w->s;
+    uint32_t top = s->gtop;
+    if (twill_unlikely(top - s->glo == TWILL__GPRIV_CAP ||
+                       __atomic_load_n(&w->fast.limit, __ATOMIC_RELAXED) == 0))
+        return false;
+    twill__job *e = &s->gslot[top & (TWILL__GPRIV_CAP - 1)];
+    e->fn = fn;
+    e->arg = arg;
+    e->ctl = g;
+    e->kind_iso = TWILL__JOB_GPRIV; /* no tag: pushed outside isolation only */
+    s->gtop = top + 1;
+    return true;
+}
+
+/* Owner only: the newest private group task into *job, or false. */
+static inline bool twill__steal_gpop(twill__worker *w, twill__job *job)
+{
+    twill__steal_worker *s = &w->s;
+    if (s->gtop == s->glo)
+        return false;
+    *job = s->gslot[--s->gtop & (TWILL__GPRIV_CAP - 1)];
+    return true;
+}
+
+/* Owner only: is the private group stack empty? */
+static inline bool twill__steal_gempty(const twill__worker *w)
+{
+    return w->s.gtop == w->s.glo;
+}
 
 /* Owner only.  Push t onto the deque, where thieves can take it at once,
    and wake a sleeper if any.  0, or ENOMEM when the deque could not grow. */
@@ -139,7 +194,7 @@ static inline void twill__steal_iso_unseal(twill__worker *w)
 static inline bool twill__steal_own_empty(twill__worker *w)
 {
     return TWILL__POS_TOP(w->fast.pos) == w->s.lo && w->s.spilled == NULL &&
-           twill__deque_size_estimate(&w->s.dq) == 0;
+           twill__steal_gempty(w) && twill__deque_size_estimate(&w->s.dq) == 0;
 }
 
 /* Owner only.  Is some worker out of work?  Our queue is empty, or a thief

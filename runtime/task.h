@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "completion.h"
 #include "twill.h"
 
 /* What happens when a job ends, or is discarded (job.c). */
@@ -28,6 +29,8 @@ enum {
     TWILL__JOB_PLAIN, /* twill_submit: nothing more */
     TWILL__JOB_GROUP, /* twill_group_spawn: ctl is the group; account for it */
     TWILL__JOB_RUN,   /* twill_run: ctl is a twill__run_ctl; hand back the code */
+    TWILL__JOB_GPRIV, /* a group task from its owner's private group stack (sched_steal.h):
+                         ctl is the group; account for it in `priv`, not `pending` */
     TWILL__JOB_JOIN,  /* the b half of twill_join: never discarded, never freed */
     TWILL__JOB_BCAST  /* one worker's share of twill_broadcast: ctl is a twill__bcast_ctl;
                          taken from the worker's mailbox, never queued or discarded */
@@ -84,6 +87,65 @@ static inline void twill__task_share(twill__task *t)
         atomic_store_explicit(&t->done, 1, memory_order_relaxed);
         atomic_store_explicit(&t->thief, -1, memory_order_relaxed);
     }
+}
+
+/* A group as the runtime sees it; group.c overlays it on the caller's
+   twill_group.  `pending` is a completion word (completion.h): tasks
+   spawned and not yet finished or discarded, where the owner's private
+   tasks count as one (the token) while there are any.
+
+   The owner is the worker that initialised the group (stealing, untraced;
+   NULL otherwise).  Its NORMAL spawns outside isolation go to its private
+   group stack (sched_steal.h) as TWILL__JOB_GPRIV jobs and are counted in
+   `priv`, a plain word only the owner touches: the private tasks not yet
+   finished, whether still on the stack or running on the owner.  The
+   first one (priv 0 -> 1) adds the token to pending, the last one to end
+   (priv 1 -> 0) finishes it, so every other thread sees the group busy
+   while any private task is unfinished, and one private task costs no
+   read-modify-write.  A private task that leaves the stack for the deque
+   (published) becomes a TWILL__JOB_GROUP record counted in pending, by
+   twill__group_private_leaves. */
+typedef struct twill__group_ctl {
+    uint32_t magic;                 /* GROUP_MAGIC once initialised (group.c) */
+    _Atomic uint32_t pending;
+    _Atomic int first_error;        /* first nonzero task code; CAS from 0 */
+    uint32_t iso;                   /* isolation tag (sched.h); 0: a plain group */
+    _Atomic bool cancelled;         /* set by cancel or a failing task */
+    _Atomic bool skipped;           /* some task was discarded unrun */
+    uint32_t priv;                  /* the owner's private tasks (owner only) */
+    twill_pool *pool;               /* written by init only */
+    const struct twill__fast *owner; /* written by init only; NULL: no private spawns */
+} twill__group_ctl;
+
+/* Owner of g only: a private task of g is spawned. */
+static inline void twill__group_private_add(twill__group_ctl *g)
+{
+    if (g->priv++ == 0)
+        twill__expect(&g->pending); /* the token */
+}
+
+/* Owner of g only: a private task of g ended (ran or was discarded).
+   After the last one the group may be gone. */
+static inline void twill__group_private_done(twill__group_ctl *g)
+{
+    if (--g->priv == 0)
+        twill__finish(&g->pending); /* the token */
+}
+
+/* Owner of g only: a private task of g leaves the private stack as a
+   TWILL__JOB_GROUP record, counted in pending before anyone can take it
+   (the last one inherits the token).  Undone by twill__group_private_back
+   if it could not leave. */
+static inline void twill__group_private_leaves(twill__group_ctl *g)
+{
+    if (--g->priv != 0)
+        twill__expect(&g->pending);
+}
+
+static inline void twill__group_private_back(twill__group_ctl *g)
+{
+    if (g->priv++ != 0)
+        twill__finish(&g->pending); /* never the last count: the token stays */
 }
 
 /* Completion of a twill_run: written by the worker, read by the waiter. */

@@ -125,8 +125,10 @@ void *twill__worker_main(void *arg)
     twill__found f;
     for (;;) {
         /* One relaxed load between tasks; a broadcast share is answered
-           first (find takes it). */
-        if (twill__sched_leave_now(w) && !twill__mailbox_full(w) && leave(w, false))
+           first (find takes it), and so are private group tasks a task
+           left behind (twill__sched_holds_none). */
+        if (twill__sched_leave_now(w) && !twill__mailbox_full(w) && twill__sched_holds_none(w) &&
+            leave(w, false))
             break;
         if (!twill__sched_find(w, &loop, &f)) {
             twill__free_list_idle(&w->free);

@@ -1,0 +1,490 @@
+/*
+ * test_gspawn.c — group spawns by the group's own worker (the worker that
+ * initialised it), which the stealing scheduler keeps on that worker's
+ * private group stack until they run there or are published: the same
+ * contract as every other spawn.  Exactly once past the stack's capacity
+ * under stealing, a group left with private tasks and waited for by
+ * another thread, the first error cancelling the private tasks not yet
+ * started, timed waits that leave them to other workers, a HIGH task
+ * starting between them, isolation, and a cancelling shutdown.  Compiled
+ * once per scheduler (testutil.h); on the central queue the same programs
+ * check that nothing differs.
+ *
+ * Checks that must run on a worker are tasks that return the line of the
+ * first failed check (CHECK), as in test_forkjoin.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#define CHECK(cond)              \
+    do {                         \
+        if (!(cond))             \
+            return __LINE__;     \
+    } while (0)
+
+#define RUN_CHECKS(p, fn, arg)                                                  \
+    do {                                                                        \
+        int line_ = twill_run((p), (fn), (arg));                                \
+        cr_assert_eq(line_, 0, "worker-side check at line %d failed", line_);   \
+    } while (0)
+
+/* One task of a test: how often it ran and was discarded, and whether
+   twill_current_group named its group while it ran. */
+typedef struct slot {
+    _Atomic int ran, discarded, wrong_group;
+    _Atomic int worker;       /* twill_worker_id() where it ran */
+    twill_group *g;
+    int code;                 /* what it returns */
+    gate *gt;                 /* non-NULL: pass it first */
+} slot;
+
+static int slot_task(void *arg)
+{
+    slot *s = arg;
+    if (s->gt != NULL)
+        gate_pass(s->gt);
+    if (twill_current_group() != s->g)
+        atomic_fetch_add(&s->wrong_group, 1);
+    atomic_store(&s->worker, twill_worker_id());
+    atomic_fetch_add(&s->ran, 1);
+    return s->code;
+}
+
+static _Atomic long hook_calls;
+
+static void slot_hook(twill_fn fn, void *arg, void *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&hook_calls, 1);
+    if (fn == slot_task)
+        atomic_fetch_add(&((slot *)arg)->discarded, 1);
+}
+
+static twill_pool *hooked_pool(unsigned workers)
+{
+    twill_config cfg = test_config(workers);
+    cfg.discard = slot_hook;
+    atomic_store(&hook_calls, 0);
+    twill_pool *p = NULL;
+    cr_assert_eq(twill_pool_create(&p, &cfg), 0);
+    return p;
+}
+
+static slot *slots_for(long n, twill_group *g)
+{
+    slot *s = calloc((size_t)n, sizeof *s);
+    cr_assert_not_null(s);
+    for (long i = 0; i < n; i++) {
+        s[i].g = g;
+        atomic_init(&s[i].worker, -2);
+    }
+    return s;
+}
+
+/* ---------------------------------------- exactly once, stats, naming -- */
+
+enum { MANY = 5000 }; /* far beyond the private stack's 64 slots */
+
+typedef struct many_job {
+    slot *slots;
+    long n;
+} many_job;
+
+/* On a worker: init a group there (its owner), spawn n tasks, wait. */
+static int spawn_many_and_wait(void *arg)
+{
+    many_job *j = arg;
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    for (long i = 0; i < j->n; i++) {
+        j->slots[i].g = &g;
+        CHECK(twill_group_spawn(&g, slot_task, &j->slots[i]) == 0);
+    }
+    CHECK(twill_group_wait(&g) == 0);
+    return 0;
+}
+
+Test(gspawn, owner_spawns_beyond_the_private_stack_run_once_counted_and_named, .timeout = 60)
+{
+    static const unsigned counts[] = {1, 2, 4};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        twill_pool *p = test_pool(counts[c]);
+        slot *s = slots_for(MANY, NULL);
+        many_job j = {s, MANY};
+        RUN_CHECKS(p, spawn_many_and_wait, &j);
+        for (long i = 0; i < MANY; i++) {
+            cr_assert_eq(atomic_load(&s[i].ran), 1, "task %ld ran %d times (%u workers)", i,
+                         atomic_load(&s[i].ran), counts[c]);
+            cr_assert_eq(atomic_load(&s[i].wrong_group), 0,
+                         "twill_current_group in task %ld (%u workers)", i, counts[c]);
+        }
+        twill_stats st;
+        cr_assert_eq(twill_pool_stats(p, -1, &st), 0);
+        cr_assert_eq(st.spawns, MANY, "spawns %lu (%u workers)", (unsigned long)st.spawns,
+                     counts[c]);
+        cr_assert_eq(st.tasks_run, MANY + 1, "tasks_run %lu: the spawns and the twill_run",
+                     (unsigned long)st.tasks_run);
+        free(s);
+        twill_pool_destroy(p);
+    }
+}
+
+/* ------------------------------------- left behind, waited elsewhere -- */
+
+enum { LEFT = 100 };
+
+typedef struct left_job {
+    twill_group *g, *anchor; /* the test's: they outlive the task */
+    slot *slots;
+    _Atomic long anchor_ran;
+} left_job;
+
+/* On a worker: first a task of another group, which the stealing
+   scheduler publishes (its deque is empty), so that on a 1-worker pool
+   nothing asks for the tasks that follow; then init the test's group
+   here (this worker owns it), spawn gated tasks into it and return
+   without waiting for either group. */
+static int spawn_and_leave(void *arg)
+{
+    left_job *j = arg;
+    CHECK(twill_group_init(j->anchor, NULL) == 0);
+    CHECK(twill_group_spawn(j->anchor, count_task, &j->anchor_ran) == 0);
+    CHECK(twill_group_init(j->g, NULL) == 0);
+    for (long i = 0; i < LEFT; i++)
+        CHECK(twill_group_spawn(j->g, slot_task, &j->slots[i]) == 0);
+    return 0;
+}
+
+Test(gspawn, private_tasks_a_task_leaves_behind_keep_the_group_busy_for_an_outside_waiter,
+     .timeout = 60)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        twill_pool *p = test_pool(workers);
+        twill_group g, anchor;
+        gate gt = GATE_INIT;
+        slot *s = slots_for(LEFT, &g);
+        for (long i = 0; i < LEFT; i++)
+            s[i].gt = &gt;
+        left_job j = {&g, &anchor, s, 0};
+        RUN_CHECKS(p, spawn_and_leave, &j);
+        /* No task can finish before the gate opens: the group is busy
+           for this thread, whatever its owner keeps to itself. */
+        cr_assert_eq(twill_group_wait_for(&g, 0), ETIMEDOUT, "%u workers", workers);
+        gate_open(&gt);
+        cr_assert_eq(twill_group_wait_for(&g, TEST_WAIT_NS), 0, "%u workers", workers);
+        for (long i = 0; i < LEFT; i++)
+            cr_assert_eq(atomic_load(&s[i].ran), 1, "task %ld (%u workers)", i, workers);
+        cr_assert_eq(twill_group_wait_for(&anchor, TEST_WAIT_NS), 0);
+        cr_assert_eq(atomic_load(&j.anchor_ran), 1);
+        free(s);
+        twill_pool_destroy(p);
+    }
+}
+
+/* ------------------------------------------------ first error cancels -- */
+
+enum { FAILING = 10 };
+
+typedef struct fail_job {
+    slot *slots;
+    int rc;
+} fail_job;
+
+/* On the only worker: every task fails with its own code; the first to
+   run cancels the others, which are discarded unrun. */
+static int spawn_failing_and_wait(void *arg)
+{
+    fail_job *j = arg;
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    for (int i = 0; i < FAILING; i++) {
+        j->slots[i].g = &g;
+        j->slots[i].code = 100 + i;
+        CHECK(twill_group_spawn(&g, slot_task, &j->slots[i]) == 0);
+    }
+    j->rc = twill_group_wait(&g);
+    return 0;
+}
+
+Test(gspawn, the_first_failing_private_task_cancels_the_rest_and_its_code_is_returned,
+     .timeout = 30)
+{
+    twill_pool *p = hooked_pool(1);
+    slot *s = slots_for(FAILING, NULL);
+    fail_job j = {s, 0};
+    RUN_CHECKS(p, spawn_failing_and_wait, &j);
+    int ran = 0, code = 0;
+    for (int i = 0; i < FAILING; i++) {
+        int r = atomic_load(&s[i].ran), d = atomic_load(&s[i].discarded);
+        cr_assert_eq(r + d, 1, "task %d ran %d, discarded %d", i, r, d);
+        if (r)
+            code = s[i].code;
+        ran += r;
+    }
+    cr_assert_eq(ran, 1, "one worker: only the first task to run runs (%d ran)", ran);
+    cr_assert_eq(j.rc, code, "wait returned %d, the failed task %d", j.rc, code);
+    cr_assert_eq(atomic_load(&hook_calls), FAILING - 1);
+    free(s);
+    twill_pool_destroy(p);
+}
+
+/* ------------------------------------------------------- timed waits -- */
+
+enum { TIMED = 8 };
+
+typedef struct timed_job {
+    slot *slots;
+    long polls;
+    int owner;
+} timed_job;
+
+/* On a worker of a 2-worker pool: spawn, then poll the group with
+   wait_for(0) until it is done.  Such a wait runs nothing (twill.h), so
+   the other worker must get every task, the private ones included. */
+static int spawn_and_poll(void *arg)
+{
+    timed_job *j = arg;
+    twill_group g;
+    j->owner = twill_worker_id();
+    CHECK(twill_group_init(&g, NULL) == 0);
+    for (int i = 0; i < TIMED; i++) {
+        j->slots[i].g = &g;
+        CHECK(twill_group_spawn(&g, slot_task, &j->slots[i]) == 0);
+    }
+    struct timespec dl = test_deadline(), now;
+    int rc;
+    while ((rc = twill_group_wait_for(&g, 0)) == ETIMEDOUT) {
+        j->polls++;
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec); /* a private task nobody else can reach */
+    }
+    CHECK(rc == 0);
+    return 0;
+}
+
+Test(gspawn, wait_for_zero_on_the_owner_runs_nothing_and_leaves_its_tasks_to_others,
+     .timeout = 60)
+{
+    twill_pool *p = test_pool(2);
+    slot *s = slots_for(TIMED, NULL);
+    timed_job j = {s, 0, -1};
+    RUN_CHECKS(p, spawn_and_poll, &j);
+    for (int i = 0; i < TIMED; i++) {
+        cr_assert_eq(atomic_load(&s[i].ran), 1, "task %d", i);
+        cr_assert_neq(atomic_load(&s[i].worker), j.owner,
+                      "task %d ran on the polling owner (worker %d)", i, j.owner);
+    }
+    free(s);
+    twill_pool_destroy(p);
+}
+
+/* ------------------------------------------------ HIGH between them -- */
+
+enum { BEFORE_HIGH = 6 };
+
+typedef struct high_job {
+    twill_pool *p;
+    _Atomic long group_ran;
+    _Atomic long ran_before_high; /* group tasks run when the HIGH task started */
+    _Atomic int submitted;
+    _Atomic long inner_ran;       /* the HIGH task's own group task */
+} high_job;
+
+/* The HIGH task, on the same worker, owns a group of its own whose spawn
+   goes onto the same private group stack, right where the wait it
+   interrupts would pop its next task. */
+static int high_task(void *arg)
+{
+    high_job *j = arg;
+    atomic_store(&j->ran_before_high, atomic_load(&j->group_ran));
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    CHECK(twill_group_spawn(&g, count_task, &j->inner_ran) == 0);
+    CHECK(twill_group_wait(&g) == 0);
+    return 0;
+}
+
+/* The first group task to run submits a HIGH task. */
+static int submit_high_once(void *arg)
+{
+    high_job *j = arg;
+    if (atomic_exchange(&j->submitted, 1) == 0 &&
+        twill_submit_prio(j->p, TWILL_PRIO_HIGH, high_task, j, -1) != 0)
+        return EIO;
+    atomic_fetch_add(&j->group_ran, 1);
+    return 0;
+}
+
+static int spawn_then_high(void *arg)
+{
+    high_job *j = arg;
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    for (int i = 0; i < BEFORE_HIGH; i++)
+        CHECK(twill_group_spawn(&g, submit_high_once, j) == 0);
+    CHECK(twill_group_wait(&g) == 0);
+    return 0;
+}
+
+Test(gspawn, a_high_task_starts_before_the_next_private_task_of_the_wait, .timeout = 30)
+{
+    twill_pool *p = test_pool(1);
+    high_job j = {.p = p, .ran_before_high = -1};
+    RUN_CHECKS(p, spawn_then_high, &j);
+    /* it ran by the time the twill_run returned: the wait helped with it */
+    cr_assert_eq(atomic_load(&j.ran_before_high), 1,
+                 "the HIGH task started after %ld group tasks, not right after the first",
+                 atomic_load(&j.ran_before_high));
+    cr_assert_eq(atomic_load(&j.group_ran), BEFORE_HIGH, "group tasks ran %ld times",
+                 atomic_load(&j.group_ran));
+    cr_assert_eq(atomic_load(&j.inner_ran), 1, "the HIGH task's own task ran %ld times",
+                 atomic_load(&j.inner_ran));
+    twill_pool_destroy(p);
+}
+
+/* -------------------------------------------------------- isolation -- */
+
+enum { ISO_TASKS = 20 };
+
+typedef struct iso_job {
+    twill_group *iso;
+    slot *slots;
+    _Atomic int phase;       /* 1 while the owner waits on the isolated group */
+    _Atomic int ran_in_iso;  /* plain private tasks run in phase 1 */
+    int rc;
+} iso_job;
+
+static int plain_task_phase(void *arg)
+{
+    iso_job *j = arg;
+    if (atomic_load(&j->phase) == 1)
+        atomic_fetch_add(&j->ran_in_iso, 1);
+    return 0;
+}
+
+/* Inside an isolated task: a plain group of its own, spawned and waited
+   there on the only worker (its tasks carry the isolated tag). */
+static int plain_group_inside_isolation(void *arg)
+{
+    iso_job *j = arg;
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    for (int i = 0; i < ISO_TASKS; i++) {
+        j->slots[i].g = &g;
+        CHECK(twill_group_spawn(&g, slot_task, &j->slots[i]) == 0);
+    }
+    CHECK(twill_group_wait_for(&g, TEST_WAIT_NS) == 0);
+    return 0;
+}
+
+static int isolation_script(void *arg)
+{
+    iso_job *j = arg;
+    twill_group plain, iso;
+    CHECK(twill_group_init(&plain, NULL) == 0);
+    for (int i = 0; i < ISO_TASKS; i++)
+        CHECK(twill_group_spawn(&plain, plain_task_phase, j) == 0);
+    CHECK(twill_group_init_isolated(&iso, NULL) == 0);
+    CHECK(twill_group_spawn(&iso, plain_group_inside_isolation, j) == 0);
+    atomic_store(&j->phase, 1);
+    j->rc = twill_group_wait_for(&iso, TEST_WAIT_NS);
+    atomic_store(&j->phase, 2);
+    CHECK(twill_group_wait(&plain) == 0);
+    return 0;
+}
+
+Test(gspawn, an_isolated_wait_runs_no_private_task_of_the_owner_and_isolated_spawns_complete,
+     .timeout = 60)
+{
+    twill_pool *p = test_pool(1);
+    slot *s = slots_for(ISO_TASKS, NULL);
+    iso_job j = {.slots = s};
+    RUN_CHECKS(p, isolation_script, &j);
+    cr_assert_eq(j.rc, 0, "the isolated group's wait: %d", j.rc);
+    cr_assert_eq(atomic_load(&j.ran_in_iso), 0, "plain tasks ran inside the isolated wait");
+    for (int i = 0; i < ISO_TASKS; i++)
+        cr_assert_eq(atomic_load(&s[i].ran), 1, "task %d of the group inside isolation", i);
+    free(s);
+    twill_pool_destroy(p);
+}
+
+/* -------------------------------------------------- cancelling shutdown -- */
+
+enum { AT_SHUTDOWN = 30 };
+
+typedef struct shut_job {
+    slot *slots;
+    gate *gt;
+    int wait_rc;
+} shut_job;
+
+/* Submitted from outside: spawn private tasks, block in the gate (not a
+   twill wait: they stay where they are), then wait for them. */
+static int spawn_block_wait(void *arg)
+{
+    shut_job *j = arg;
+    twill_group g;
+    if (twill_group_init(&g, NULL) != 0)
+        return EIO;
+    for (int i = 0; i < AT_SHUTDOWN; i++) {
+        j->slots[i].g = &g;
+        if (twill_group_spawn(&g, slot_task, &j->slots[i]) != 0)
+            return EIO;
+    }
+    gate_pass(j->gt);
+    j->wait_rc = twill_group_wait(&g);
+    return 0;
+}
+
+typedef struct shutdown_arg {
+    twill_pool *p;
+    size_t discarded;
+    int rc;
+} shutdown_arg;
+
+static void *cancel_pool(void *arg)
+{
+    shutdown_arg *a = arg;
+    a->rc = twill_pool_shutdown(a->p, TWILL_CANCEL, &a->discarded);
+    return NULL;
+}
+
+Test(gspawn, a_cancelling_shutdown_discards_the_private_tasks_a_blocked_task_holds,
+     .timeout = 60)
+{
+    twill_pool *p = hooked_pool(1);
+    gate gt = GATE_INIT;
+    slot *s = slots_for(AT_SHUTDOWN, NULL);
+    shut_job j = {s, &gt, -1};
+    cr_assert_eq(twill_submit(p, spawn_block_wait, &j), 0);
+    gate_wait_inside(&gt, 1);
+    shutdown_arg a = {p, 0, -1};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, cancel_pool, &a), 0);
+    /* The shutdown has begun once outside submits are refused; each one
+       accepted before that is discarded too. */
+    long extra = 0;
+    struct timespec dl = test_deadline(), now;
+    while (twill_submit_for(p, noop, NULL, 0) == 0) {
+        extra++;
+        clock_gettime(CLOCK_REALTIME, &now);
+        cr_assert(now.tv_sec < dl.tv_sec, "shutdown never began");
+        sched_yield();
+    }
+    gate_open(&gt);
+    pthread_join(th, NULL);
+    cr_assert_eq(a.rc, 0);
+    for (int i = 0; i < AT_SHUTDOWN; i++) {
+        cr_assert_eq(atomic_load(&s[i].ran), 0, "task %d ran after the cancelling shutdown", i);
+        cr_assert_eq(atomic_load(&s[i].discarded), 1, "task %d discarded %d times", i,
+                     atomic_load(&s[i].discarded));
+    }
+    cr_assert_eq(j.wait_rc, ECANCELED, "the blocked task's wait: %d", j.wait_rc);
+    cr_assert_eq(a.discarded, (size_t)(AT_SHUTDOWN + extra), "discarded %zu, want %ld",
+                 a.discarded, AT_SHUTDOWN + extra);
+    cr_assert_eq(atomic_load(&hook_calls), AT_SHUTDOWN + extra);
+    free(s);
+    twill_pool_destroy(p);
+}

@@ -3,10 +3,16 @@
  * (default 500): sleep 2 ms so that every worker parks, take the time,
  * submit a task that takes the time when it starts, wait for it.  Prints the
  * median and 99th percentile of the differences:
- *   bench=wake impl=twill workers=2 tries=500 median_us=12.3 p99_us=40.1 ok=1
- * The main thread polls for completion with short sleeps, which does not
- * affect the measured interval (the task stamps its own start).
+ *   bench=wake impl=twill variant=block workers=2 tries=500 median_us=12.3 p99_us=40.1 ok=1
+ * The task stamps its own start, so how the producer waits for it only
+ * matters through what it leaves of the CPUs (--variant):
+ *   block  the producer sleeps (50 µs polls) until the task ran: its CPU
+ *          is free, as after a twill_run or a blocking wait;
+ *   spin   the producer keeps running (spins on the stamp): a service
+ *          thread that submits and goes on; the task must start on another
+ *          CPU, not wait out a scheduler slice behind the producer.
  * Usage: bench_wake[_tbb|_mutexpool] --impl twill|central|tbb|mutexpool
+ *        [--variant block|spin]
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,7 +37,7 @@ static int stamp_task(void *p)
 }
 
 /* One try: the latency in seconds, or a negative errno. */
-static double one_try(void)
+static double one_try(bool spin)
 {
     stamp s;
     atomic_init(&s.start, 0.0);
@@ -42,7 +48,8 @@ static double one_try(void)
         return -rc;
     double t1;
     while ((t1 = atomic_load_explicit(&s.start, memory_order_acquire)) == 0.0)
-        bench_sleep_ns(POLL_NS);
+        if (!spin)
+            bench_sleep_ns(POLL_NS);
     return t1 - t0;
 }
 
@@ -52,16 +59,25 @@ int main(int argc, char **argv)
     bench_opts_default(&o);
     o.workers = 2;
     o.size = 500;
-    int rc = bench_parse(argc, argv, &o, "  --size: number of tries (default 500)");
+    int rc = bench_parse(argc, argv, &o,
+                         "  --size: number of tries (default 500)\n"
+                         "  --variant: block (default) | spin, how the producer waits");
     if (rc)
         return rc;
+    if (!*o.variant)
+        strcpy(o.variant, "block");
+    bool spin = !strcmp(o.variant, "spin");
+    if (!spin && strcmp(o.variant, "block")) {
+        fprintf(stderr, "wake: unknown variant '%s' (expected: block spin)\n", o.variant);
+        return 2;
+    }
     rc = bench_start("wake", &o, true);
     if (rc)
         return rc;
     double *lat = bench_alloc(o.size * sizeof *lat);
     size_t n = 0;
     for (; n < o.size; n++) {
-        lat[n] = one_try();
+        lat[n] = one_try(spin);
         if (lat[n] < 0)
             break;
     }
@@ -69,8 +85,8 @@ int main(int argc, char **argv)
     bool ok = n == o.size;
     if (!ok)
         fprintf(stderr, "wake: submit failed: %s\n", strerror((int)-lat[n]));
-    printf("bench=wake impl=%s workers=%u tries=%zu median_us=%.2f p99_us=%.2f ok=%d\n", o.impl,
-           o.workers, n, n ? bench_percentile(lat, n, 50) * 1e6 : 0.0,
+    printf("bench=wake impl=%s variant=%s workers=%u tries=%zu median_us=%.2f p99_us=%.2f ok=%d\n",
+           o.impl, o.variant, o.workers, n, n ? bench_percentile(lat, n, 50) * 1e6 : 0.0,
            n ? bench_percentile(lat, n, 99) * 1e6 : 0.0, ok);
     free(lat);
     return ok ? 0 : 1;

@@ -10,9 +10,11 @@
  *          is free, as after a twill_run or a blocking wait;
  *   spin   the producer keeps running (spins on the stamp): a service
  *          thread that submits and goes on; the task must start on another
- *          CPU, not wait out a scheduler slice behind the producer.
+ *          CPU, not wait out a scheduler slice behind the producer;
+ *   run    the producer hands the task over and waits for it in one call
+ *          (par_run: twill_run, which may hand its own CPU to the task).
  * Usage: bench_wake[_tbb|_mutexpool] --impl twill|central|tbb|mutexpool
- *        [--variant block|spin]
+ *        [--variant block|spin|run]
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,19 +38,21 @@ static int stamp_task(void *p)
     return 0;
 }
 
+enum { BLOCK, SPIN, RUN };
+
 /* One try: the latency in seconds, or a negative errno. */
-static double one_try(bool spin)
+static double one_try(int how)
 {
     stamp s;
     atomic_init(&s.start, 0.0);
     bench_sleep_ns(PARK_NS);
     double t0 = bench_now();
-    int rc = par_submit(stamp_task, &s);
+    int rc = how == RUN ? par_run(stamp_task, &s) : par_submit(stamp_task, &s);
     if (rc)
         return -rc;
     double t1;
     while ((t1 = atomic_load_explicit(&s.start, memory_order_acquire)) == 0.0)
-        if (!spin)
+        if (how == BLOCK)
             bench_sleep_ns(POLL_NS);
     return t1 - t0;
 }
@@ -61,14 +65,17 @@ int main(int argc, char **argv)
     o.size = 500;
     int rc = bench_parse(argc, argv, &o,
                          "  --size: number of tries (default 500)\n"
-                         "  --variant: block (default) | spin, how the producer waits");
+                         "  --variant: block (default) | spin | run, how the producer waits");
     if (rc)
         return rc;
     if (!*o.variant)
         strcpy(o.variant, "block");
-    bool spin = !strcmp(o.variant, "spin");
-    if (!spin && strcmp(o.variant, "block")) {
-        fprintf(stderr, "wake: unknown variant '%s' (expected: block spin)\n", o.variant);
+    int how = !strcmp(o.variant, "block") ? BLOCK
+            : !strcmp(o.variant, "spin")  ? SPIN
+            : !strcmp(o.variant, "run")   ? RUN
+                                          : -1;
+    if (how < 0) {
+        fprintf(stderr, "wake: unknown variant '%s' (expected: block spin run)\n", o.variant);
         return 2;
     }
     rc = bench_start("wake", &o, true);
@@ -77,7 +84,7 @@ int main(int argc, char **argv)
     double *lat = bench_alloc(o.size * sizeof *lat);
     size_t n = 0;
     for (; n < o.size; n++) {
-        lat[n] = one_try(spin);
+        lat[n] = one_try(how);
         if (lat[n] < 0)
             break;
     }

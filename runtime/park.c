@@ -243,16 +243,16 @@ static void wake_claimed(twill__sleeper *s)
     twill__futex_wake(&s->armed, 1);
 }
 
-TWILL_COLD bool twill__sleepers_wake_one(twill__sleeper *s, unsigned n)
+TWILL_COLD bool twill__sleepers_wake_one(twill__sleeper *s, unsigned n, bool here)
 {
-    int here = sched_getcpu();
-    /* Two passes: another CPU than ours, then any.  Lowest index first, so
-       the highest (an elastic pool's extra workers) sleep longest and time
-       out. */
+    int cpu = sched_getcpu();
+    /* Two passes: the preferred CPUs (not ours, or with here only ours),
+       then any.  Lowest index first, so the highest (an elastic pool's
+       extra workers) sleep longest and time out. */
     for (int any = 0; any < 2; any++)
         for (unsigned i = 0; i < n; i++)
             /* relaxed: a hint (twill__sleeper) */
-            if ((any || atomic_load_explicit(&s[i].cpu, memory_order_relaxed) != here) &&
+            if ((any || (atomic_load_explicit(&s[i].cpu, memory_order_relaxed) == cpu) == here) &&
                 claim(&s[i])) {
                 wake_claimed(&s[i]);
                 return true;
@@ -267,7 +267,7 @@ TWILL_COLD void twill__sleepers_wake_all(twill__sleeper *s, unsigned n)
             wake_claimed(&s[i]);
 }
 
-TWILL_COLD void twill__event_wake(twill__event *ev, int n)
+TWILL_COLD void twill__event_wake(twill__event *ev, int n, bool here)
 {
     if (ev->sleepers == NULL) {
         /* release: pairs with the sleepers' acquire loads of epoch; the
@@ -287,6 +287,6 @@ TWILL_COLD void twill__event_wake(twill__event *ev, int n)
         twill__sleepers_wake_all(ev->sleepers, count);
         return;
     }
-    while (n-- > 0 && twill__sleepers_wake_one(ev->sleepers, count))
+    while (n-- > 0 && twill__sleepers_wake_one(ev->sleepers, count, here))
         ;
 }

@@ -82,25 +82,30 @@ void twill__event_prepare_as(twill__event *ev, twill__sleeper *s);
 bool twill__event_cancel_as(twill__event *ev, twill__sleeper *s);
 bool twill__event_wait_as(twill__event *ev, twill__sleeper *s, int64_t timeout_ns);
 
-/* Producer, slow path: wake up to n sleepers; on a targeted event, those
-   announced from another CPU than the caller's first. */
-void twill__event_wake(twill__event *ev, int n);
+/* Producer, slow path: wake up to n sleepers.  On a targeted event, those
+   announced from another CPU than the caller's first (the caller keeps
+   running), or with here, from the caller's own CPU first (the caller
+   blocks right away and hands its CPU over: a woken worker pinned there
+   starts the moment it sleeps, without waiting for an idle CPU to wake). */
+void twill__event_wake(twill__event *ev, int n, bool here);
 
 /* Sleeper words without an event, under their owner's lock (the central
    scheduler).  The sleeper arms its word (and records its CPU), then
    sleep waits until a waker claims it, a spurious wake-up, or timeout_ns
    (< 0: no limit), takes the word back and returns true if it was
    claimed.  wake_one claims and wakes one armed sleeper of s[0..n), one
-   announced from another CPU than the caller's if there is one; false if
+   announced from another CPU than the caller's if there is one (with
+   here: from the caller's own CPU, as in twill__event_wake); false if
    none was armed.  wake_all claims and wakes every armed one. */
 void twill__sleeper_arm(twill__sleeper *s);
 bool twill__sleeper_sleep(twill__sleeper *s, int64_t timeout_ns);
-bool twill__sleepers_wake_one(twill__sleeper *s, unsigned n);
+bool twill__sleepers_wake_one(twill__sleeper *s, unsigned n, bool here);
 void twill__sleepers_wake_all(twill__sleeper *s, unsigned n);
 
 /* Producer, after making its work visible: wake one sleeper if any has
-   announced itself.  No system call unless a sleeper exists. */
-static inline void twill__event_notify(twill__event *ev)
+   announced itself.  No system call unless a sleeper exists.  here: the
+   caller blocks right after this (twill__event_wake). */
+static inline void twill__event_notify_as(twill__event *ev, bool here)
 {
     /* StoreLoad between the caller's publication (a deque or injector store)
        and the load of waiters below; the sleeper side has the matching
@@ -114,7 +119,13 @@ static inline void twill__event_notify(twill__event *ev)
     /* relaxed: ordered by the barrier above (see park.c). */
     if (twill_unlikely(atomic_load_explicit(&ev->waiters, memory_order_relaxed) != 0) &&
         atomic_load_explicit(&ev->spinning, memory_order_relaxed) == 0)
-        twill__event_wake(ev, 1);
+        twill__event_wake(ev, 1, here);
+}
+
+/* The usual producer: it keeps running after the notify. */
+static inline void twill__event_notify(twill__event *ev)
+{
+    twill__event_notify_as(ev, false);
 }
 
 /* An idle worker starts looking for work without sleeping. */
@@ -137,7 +148,7 @@ static inline void twill__event_spin_end(twill__event *ev)
 /* Wake every sleeper (shutdown, termination). */
 static inline void twill__event_notify_all(twill__event *ev)
 {
-    twill__event_wake(ev, INT32_MAX);
+    twill__event_wake(ev, INT32_MAX, false);
 }
 
 #endif /* TWILL_PARK_H */

@@ -94,14 +94,15 @@ static void destroy(twill_pool *pool)
 }
 
 /* Lock held: wake a sleeping worker, one whose CPU is not ours if any
-   (park.h).  A claimed worker takes its word back under the lock, so
+   (park.h), or with here one on ours (the caller blocks next).  A claimed worker takes its word back under the lock, so
    `idle` still counts it until then and this may claim nobody: every
    sleeper is then awake or about to be and re-checks under the lock.
    acquire: pairs with the release that publishes a new slot. */
-static void wake_one_locked(central *c)
+static void wake_one_locked(central *c, bool here)
 {
     if (c->idle > 0)
-        twill__sleepers_wake_one(c->sleepers, atomic_load_explicit(c->slots, memory_order_acquire));
+        twill__sleepers_wake_one(c->sleepers, atomic_load_explicit(c->slots, memory_order_acquire),
+                                 here);
 }
 
 static void wake_all_locked(central *c)
@@ -123,7 +124,8 @@ static void link_tail(central *c, twill__task *t, uint8_t how)
     /* relaxed: a hint for lock-free readers; the lock orders the rest. */
     atomic_store_explicit(&c->length, atomic_load_explicit(&c->length, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    wake_one_locked(c);
+    /* twill_run's waiter blocks right after its submit */
+    wake_one_locked(c, t->job.kind == TWILL__JOB_RUN);
 }
 
 /* Lock held. */
@@ -390,7 +392,7 @@ static void wake_one(twill_pool *pool)
 {
     central *c = cq(pool);
     pthread_mutex_lock(&c->lock);
-    wake_one_locked(c);
+    wake_one_locked(c, false);
     pthread_mutex_unlock(&c->lock);
 }
 

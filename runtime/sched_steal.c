@@ -157,7 +157,9 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     for (;;) {
         twill__inj_result r = twill__injector_try_push(&p->inj, job);
         if (twill_likely(r == TWILL__INJ_PUSHED)) {
-            twill__event_notify(&p->work_ev);
+            /* twill_run's waiter blocks right after this: it hands its CPU
+               over (park.h) */
+            twill__event_notify_as(&p->work_ev, job->kind == TWILL__JOB_RUN);
             return 0;
         }
         if (r == TWILL__INJ_CLOSED)

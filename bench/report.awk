@@ -84,14 +84,15 @@ function probes(    i, impl) {
         printf "%-10s %12s %14s %11s\n", impl, probe["idle", impl, "cpu_pct"],
                probe["wake", impl, "median_us"], probe["wake", impl, "p99_us"]
     }
-    print "\nwake-up median (us), producer blocks / keeps running; twill pinned and unpinned"
-    printf "%-10s %10s %10s %14s %14s\n", "runtime", "block", "spin", "block_nopin", "spin_nopin"
+    print "\nwake-up median (us): producer blocks / keeps running / waits in run; twill also unpinned"
+    printf "%-10s %10s %10s %10s %14s %14s\n", "runtime", "block", "spin", "run", "block_nopin",
+           "spin_nopin"
     for (i = 1; i <= nimpl; i++) {
         impl = order[i]
         if (!pimpl["wake", impl]) continue
-        printf "%-10s %10s %10s %14s %14s\n", impl, probe["wake", impl, "median_us"],
-               probe["wake-spin", impl, "median_us"], probe["wake-nopin", impl, "median_us"],
-               probe["wake-spin-nopin", impl, "median_us"]
+        printf "%-10s %10s %10s %10s %14s %14s\n", impl, probe["wake", impl, "median_us"],
+               probe["wake-spin", impl, "median_us"], probe["wake-run", impl, "median_us"],
+               probe["wake-nopin", impl, "median_us"], probe["wake-spin-nopin", impl, "median_us"]
     }
     print "\ninstructions per join at 1 worker (callgrind, fib, minus the serial fib)"
     for (i = 1; i <= nimpl; i++)

@@ -4,11 +4,13 @@
  * of 4096 slots (twill's default injector bound) under one mutex, a condvar
  * for idle workers and one for submitters blocked on a full ring; a submit
  * signals a worker only when one is waiting (as libuv's threadpool does).
- * It provides the submission half of par.h only (no join, group or sum), so
+ * It provides the submission half of par.h only (par_submit, and par_run as
+ * a submit plus a wait on a condition variable; no join, group or sum), so
  * it is linked into the submission workload and the sleeping-pool probes.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +115,44 @@ int par_submit(par_fn fn, void *arg)
         pthread_cond_signal(&mp.not_empty);
     pthread_mutex_unlock(&mp.lock);
     return 0;
+}
+
+/* twill_run's counterpart in the classic pool: submit, then wait on a
+   condition variable of the call's own until the task has run. */
+typedef struct run_call {
+    par_fn fn;
+    void *arg;
+    int rc;
+    bool done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} run_call;
+
+static int run_call_task(void *p)
+{
+    run_call *c = p;
+    int rc = c->fn(c->arg);
+    pthread_mutex_lock(&c->mu);
+    c->rc = rc;
+    c->done = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+int par_run(par_fn fn, void *arg)
+{
+    run_call c = {.fn = fn, .arg = arg};
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    int rc = par_submit(run_call_task, &c);
+    pthread_mutex_lock(&c.mu);
+    while (rc == 0 && !c.done)
+        pthread_cond_wait(&c.cv, &c.mu);
+    pthread_mutex_unlock(&c.mu);
+    pthread_cond_destroy(&c.cv);
+    pthread_mutex_destroy(&c.mu);
+    return rc != 0 ? rc : c.rc;
 }
 
 int par_worker_index(void)

@@ -84,6 +84,16 @@ function probes(    i, impl) {
         printf "%-10s %12s %14s %11s\n", impl, probe["idle", impl, "cpu_pct"],
                probe["wake", impl, "median_us"], probe["wake", impl, "p99_us"]
     }
+    print "\nwake-up median (us): producer blocks / keeps running / waits in run; twill also unpinned"
+    printf "%-10s %10s %10s %10s %14s %14s\n", "runtime", "block", "spin", "run", "block_nopin",
+           "spin_nopin"
+    for (i = 1; i <= nimpl; i++) {
+        impl = order[i]
+        if (!pimpl["wake", impl]) continue
+        printf "%-10s %10s %10s %10s %14s %14s\n", impl, probe["wake", impl, "median_us"],
+               probe["wake-spin", impl, "median_us"], probe["wake-run", impl, "median_us"],
+               probe["wake-nopin", impl, "median_us"], probe["wake-spin-nopin", impl, "median_us"]
+    }
     print "\ninstructions per join at 1 worker (callgrind, fib, minus the serial fib)"
     for (i = 1; i <= nimpl; i++)
         if (pimpl["join", order[i]])
@@ -113,6 +123,15 @@ function targets(    b, t, tw2) {
     else
         check("idle CPU % of a core", probe["idle", "twill", "cpu_pct"], "<", 1)
     check("wake median us", probe["wake", "twill", "median_us"], "<=", 20)
+    print "targets (issue 10): wake-up median over the mutex pool's, pinned"
+    check("producer blocks", ratio(probe["wake", "twill", "median_us"],
+                                   probe["wake", "mutexpool", "median_us"]), "<=", 1.5)
+    check("producer keeps running", ratio(probe["wake-spin", "twill", "median_us"],
+                                          probe["wake-spin", "mutexpool", "median_us"]), "<=", 1.5)
+}
+
+function ratio(a, b) {
+    return a == "" || b == "" || b + 0 == 0 ? "" : a / b
 }
 
 function overhead_data(    b, i, line) {

@@ -53,6 +53,33 @@
  * and termination wake all.  Spurious wake-ups are allowed everywhere: every
  * caller loops and re-checks.
  *
+ * Targeted events (idle workers).  A futex wake on one shared word wakes
+ * whichever sleeper the kernel queued first, and if that one is pinned to
+ * (or last ran on) the producer's CPU while the producer keeps running, the
+ * task waits out the producer's scheduler slice with another CPU idle.  So
+ * each worker sleeps on its own word, `armed`, and a producer picks whom
+ * to wake: one announced from another CPU than its own (sched_getcpu), else
+ * any.  The steps change only in what is announced and where one sleeps:
+ *   sleeper:  1. cpu = sched_getcpu(); armed = 1 (seq_cst); waiters++
+ *             3. barrier; 4. re-check; found: take armed back (exchange 0)
+ *             5. futex_wait(&armed, 1); 6. exchange armed to 0: it was 0
+ *                already iff a waker claimed us; waiters--
+ *   producer: 1-2 as above; 3. if (waiters != 0): seq_cst fence, then
+ *             claim an armed sleeper (CAS armed 1 -> 0), futex_wake it.
+ * A claim is a promise to wake, kept by the futex: the kernel re-reads
+ * armed under its lock, so a claimed sleeper never sleeps on, and one
+ * already asleep is woken.  A producer that sees waiters != 0 but claims
+ * nobody lost nothing: every announced sleeper has been claimed by another
+ * producer or taken itself back, so it is awake or about to be, and looks
+ * for work; if it misses our item, its next announce and re-check Dekker
+ * with us through `armed` (our fence, then our load of its armed that read
+ * the value before its re-arm, puts its re-check after our publication).
+ * wake_all (shutdown, a broadcast, a resize) fences and claims every armed
+ * sleeper; one that arms after that fence re-checks after the caller's
+ * stores, by the same argument.  A sleeper that was claimed counts as woken
+ * even when its timeout ran out meanwhile: the waker spent its wake-up on
+ * it, so it must look.
+ *
  * Rejected designs.  (a) A mutex+condvar: a lock on every push.  (b) A
  * sleeping flag per worker that producers scan: O(workers) on every push.
  * (c) Sleeping with a timeout and polling: bounded latency but it burns an
@@ -65,6 +92,7 @@
 #include "park.h"
 
 #include <linux/membarrier.h>
+#include <sched.h>
 
 #include "os.h"
 
@@ -78,6 +106,8 @@ void twill__event_init(twill__event *ev, bool asymmetric)
     atomic_init(&ev->waiters, 0);
     atomic_init(&ev->spinning, 0);
     atomic_init(&ev->epoch, 0);
+    ev->sleepers = NULL;
+    ev->nsleepers = NULL;
 #ifdef TWILL_TSAN
     asymmetric = false;
 #endif
@@ -87,13 +117,24 @@ void twill__event_init(twill__event *ev, bool asymmetric)
                      membarrier_cmd(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
 }
 
-uint32_t twill__event_prepare(twill__event *ev)
+void twill__event_init_targeted(twill__event *ev, bool asymmetric, twill__sleeper *sleepers,
+                                _Atomic uint32_t *nsleepers)
+{
+    twill__event_init(ev, asymmetric);
+    ev->sleepers = sleepers;
+    ev->nsleepers = nsleepers;
+}
+
+/* Steps 1 (after the caller's own part) and 3 of the announce. */
+static void announce(twill__event *ev)
 {
     /* seq_cst: the announce; pairs with the producers' load of waiters
        through the barrier below and theirs. */
     atomic_fetch_add_explicit(&ev->waiters, 1, memory_order_seq_cst);
-    /* acquire: pairs with the producers' release increment of epoch. */
-    uint32_t key = atomic_load_explicit(&ev->epoch, memory_order_acquire);
+}
+
+static void barrier(twill__event *ev)
+{
     if (ev->asymmetric) {
         /* The heavy half of the asymmetric barrier: a full barrier on every
            CPU running one of our threads, so every producer's earlier
@@ -104,7 +145,34 @@ uint32_t twill__event_prepare(twill__event *ev)
     /* Our side of Dekker in the symmetric mode; in the asymmetric mode it
        also orders our own announce before our re-check. */
     atomic_thread_fence(memory_order_seq_cst);
+}
+
+uint32_t twill__event_prepare(twill__event *ev)
+{
+    TWILL_ASSERT(ev->sleepers == NULL);
+    announce(ev);
+    /* acquire: pairs with the producers' release increment of epoch. */
+    uint32_t key = atomic_load_explicit(&ev->epoch, memory_order_acquire);
+    barrier(ev);
     return key;
+}
+
+void twill__sleeper_arm(twill__sleeper *s)
+{
+    /* relaxed: a hint for wakers (twill__sleeper). */
+    atomic_store_explicit(&s->cpu, sched_getcpu(), memory_order_relaxed);
+    /* seq_cst: in an event, armed before waiters, so a producer that sees
+       our count finds us armed (its loads follow its fence); and in the
+       total order with the wakers' fences (header, "Targeted events"). */
+    atomic_store_explicit(&s->armed, 1, memory_order_seq_cst);
+}
+
+void twill__event_prepare_as(twill__event *ev, twill__sleeper *s)
+{
+    TWILL_ASSERT(ev->sleepers != NULL);
+    twill__sleeper_arm(s);
+    announce(ev);
+    barrier(ev);
 }
 
 void twill__event_cancel(twill__event *ev)
@@ -113,25 +181,112 @@ void twill__event_cancel(twill__event *ev)
     atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_release);
 }
 
-bool twill__event_wait(twill__event *ev, uint32_t key, int64_t timeout_ns)
+void twill__event_wait(twill__event *ev, uint32_t key, int64_t timeout_ns)
 {
-    bool slept = false;
     /* acquire: pairs with the producers' release increment of epoch. */
     if (atomic_load_explicit(&ev->epoch, memory_order_acquire) == key) {
         /* The kernel re-reads epoch under its hash-bucket lock and sleeps
            only if it still equals key: a wake between our load and the
            sleep is never lost.  EINTR/EAGAIN/ETIMEDOUT: callers loop. */
         twill__futex_wait(&ev->epoch, key, timeout_ns);
-        slept = true;
     }
     twill__event_cancel(ev);
-    return slept;
 }
 
-TWILL_COLD void twill__event_wake(twill__event *ev, int n)
+/* Take our word back.  acq_rel: reading a waker's 0 (a claim) acquires
+   what it published before claiming us (its CAS is a release). */
+static bool disarm(twill__sleeper *s)
 {
-    /* release: pairs with the sleepers' acquire loads of epoch; the move
-       itself is what makes a not-yet-sleeping announcer skip its sleep. */
-    atomic_fetch_add_explicit(&ev->epoch, 1, memory_order_release);
-    twill__futex_wake(&ev->epoch, n);
+    return atomic_exchange_explicit(&s->armed, 0, memory_order_acq_rel) == 0;
+}
+
+bool twill__event_cancel_as(twill__event *ev, twill__sleeper *s)
+{
+    bool claimed = disarm(s);
+    twill__event_cancel(ev);
+    return claimed;
+}
+
+bool twill__sleeper_sleep(twill__sleeper *s, int64_t timeout_ns)
+{
+    /* acquire: as in disarm.  The kernel re-reads armed under its bucket
+       lock, so a claim (and its wake) before the sleep is never lost. */
+    if (atomic_load_explicit(&s->armed, memory_order_acquire) == 1)
+        twill__futex_wait(&s->armed, 1, timeout_ns);
+    return disarm(s);
+}
+
+bool twill__event_wait_as(twill__event *ev, twill__sleeper *s, int64_t timeout_ns)
+{
+    bool claimed = twill__sleeper_sleep(s, timeout_ns);
+    twill__event_cancel(ev);
+    return claimed;
+}
+
+/* Claim s if it is armed.  acq_rel: the release half pairs with the
+   sleeper's acquire in disarm (it sees what we published); the load first
+   keeps wakers from writing the lines of sleepers that are not armed. */
+static bool claim(twill__sleeper *s)
+{
+    uint32_t one = 1;
+    /* relaxed: the CAS decides. */
+    return atomic_load_explicit(&s->armed, memory_order_relaxed) == 1 &&
+           atomic_compare_exchange_strong_explicit(&s->armed, &one, 0, memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
+/* The futex wake after a claim.  The word stays valid: sleeper words live
+   as long as their owner (a pool); a stale wake at a sleeper that already
+   left and armed again is a spurious wake-up, which it tolerates. */
+static void wake_claimed(twill__sleeper *s)
+{
+    twill__futex_wake(&s->armed, 1);
+}
+
+TWILL_COLD bool twill__sleepers_wake_one(twill__sleeper *s, unsigned n, bool here)
+{
+    int cpu = sched_getcpu();
+    /* Two passes: the preferred CPUs (not ours, or with here only ours),
+       then any.  Lowest index first, so the highest (an elastic pool's
+       extra workers) sleep longest and time out. */
+    for (int any = 0; any < 2; any++)
+        for (unsigned i = 0; i < n; i++)
+            /* relaxed: a hint (twill__sleeper) */
+            if ((any || (atomic_load_explicit(&s[i].cpu, memory_order_relaxed) == cpu) == here) &&
+                claim(&s[i])) {
+                wake_claimed(&s[i]);
+                return true;
+            }
+    return false;
+}
+
+TWILL_COLD void twill__sleepers_wake_all(twill__sleeper *s, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (claim(&s[i]))
+            wake_claimed(&s[i]);
+}
+
+TWILL_COLD void twill__event_wake(twill__event *ev, int n, bool here)
+{
+    if (ev->sleepers == NULL) {
+        /* release: pairs with the sleepers' acquire loads of epoch; the
+           move itself is what makes a not-yet-sleeping announcer skip its
+           sleep. */
+        atomic_fetch_add_explicit(&ev->epoch, 1, memory_order_release);
+        twill__futex_wake(&ev->epoch, n);
+        return;
+    }
+    /* The wakers' side of the ordering with a sleeper's armed store and
+       barrier (header, "Targeted events"): also the full barrier the
+       asymmetric notify left to us before these loads. */
+    atomic_thread_fence(memory_order_seq_cst);
+    /* acquire: pairs with the release that publishes a new slot. */
+    unsigned count = atomic_load_explicit(ev->nsleepers, memory_order_acquire);
+    if (n == INT32_MAX) {
+        twill__sleepers_wake_all(ev->sleepers, count);
+        return;
+    }
+    while (n-- > 0 && twill__sleepers_wake_one(ev->sleepers, count, here))
+        ;
 }

@@ -4,7 +4,9 @@
  * its ordering argument open park.c.
  *
  * Used for two events per pool: "work is available" (idle workers sleep on
- * it) and "the injector has space" (blocked outside submitters sleep on it).
+ * it, each on its own sleeper word, so that a producer wakes one whose CPU
+ * is free: a targeted event) and "the injector has space" (blocked outside
+ * submitters sleep on it, on the shared epoch word).
  *
  * Who may call what: every function, any thread.
  */
@@ -16,6 +18,20 @@
 
 #include "common.h"
 
+/* A sleeper of a targeted event (or of the central scheduler, which uses
+   the same words under its lock): one per worker slot. */
+typedef struct twill__sleeper {
+    /* 1 from the sleeper's announce until a waker claims it (CAS 1 -> 0,
+       then a futex wake) or the sleeper takes it back (exchange to 0).
+       The futex word the sleeper waits on. */
+    _Atomic uint32_t armed;
+    /* The CPU the sleeper announced from (sched_getcpu): where it is
+       pinned, or where the kernel puts it back when that CPU is idle.
+       Written by the sleeper before it arms (relaxed), read by wakers as a
+       hint (relaxed): a wrong guess only costs the targeting. */
+    _Atomic int32_t cpu;
+} twill__sleeper;
+
 typedef struct twill__event {
     /* Written by sleepers (announce/retract, RMW); read by producers. */
     alignas(TWILL_CACHE_LINE) _Atomic uint32_t waiters;
@@ -23,9 +39,13 @@ typedef struct twill__event {
        written by them (RMW), read by producers: while one spins, a producer
        does not wake a sleeper, the spinner will find the work. */
     _Atomic uint32_t spinning;
-    /* The futex word.  Written by producers that saw a waiter (RMW); read by
-       sleepers as their key. */
+    /* The futex word of an untargeted event.  Written by producers that saw
+       a waiter (RMW); read by sleepers as their key. */
     _Atomic uint32_t epoch;
+    /* Targeted events: the sleeper words, *nsleepers of them in use (the
+       owner's count, read with acquire); NULL: untargeted.  Set at init. */
+    twill__sleeper *sleepers;
+    _Atomic uint32_t *nsleepers;
     /* true: sleepers issue membarrier() and producers need only a compiler
        barrier (asymmetric Dekker); false: both sides use a seq_cst fence.
        Written once at init. */
@@ -35,6 +55,12 @@ typedef struct twill__event {
 /* Before sharing.  asymmetric requests membarrier(); it is used only when
    the kernel supports it (and never under ThreadSanitizer). */
 void twill__event_init(twill__event *ev, bool asymmetric);
+
+/* The same, for a targeted event: sleepers[0 .. *nsleepers) are its
+   sleepers' words (zeroed, caller-owned, outliving the event); every
+   sleeper uses the _as functions with its own word. */
+void twill__event_init_targeted(twill__event *ev, bool asymmetric, twill__sleeper *sleepers,
+                                _Atomic uint32_t *nsleepers);
 
 /* Sleeper, step 1: announce the intention to sleep and take a key.  The
    caller must then re-check its condition and either call
@@ -46,15 +72,40 @@ void twill__event_cancel(twill__event *ev);
 
 /* Sleeper, step 3: sleep until the epoch moves past key, a wake-up, a
    spurious wake-up, or timeout_ns (< 0: no limit) passes.  Retracts the
-   announcement before returning.  Returns true if it actually slept. */
-bool twill__event_wait(twill__event *ev, uint32_t key, int64_t timeout_ns);
+   announcement before returning. */
+void twill__event_wait(twill__event *ev, uint32_t key, int64_t timeout_ns);
 
-/* Producer, slow path: advance the epoch and wake up to n sleepers. */
-void twill__event_wake(twill__event *ev, int n);
+/* The three steps on a targeted event, for the sleeper whose word is s.
+   cancel_as and wait_as return true when a waker claimed s (a wake-up was
+   spent on this sleeper: it must look for work before it goes away). */
+void twill__event_prepare_as(twill__event *ev, twill__sleeper *s);
+bool twill__event_cancel_as(twill__event *ev, twill__sleeper *s);
+bool twill__event_wait_as(twill__event *ev, twill__sleeper *s, int64_t timeout_ns);
+
+/* Producer, slow path: wake up to n sleepers.  On a targeted event, those
+   announced from another CPU than the caller's first (the caller keeps
+   running), or with here, from the caller's own CPU first (the caller
+   blocks right away and hands its CPU over: a woken worker pinned there
+   starts the moment it sleeps, without waiting for an idle CPU to wake). */
+void twill__event_wake(twill__event *ev, int n, bool here);
+
+/* Sleeper words without an event, under their owner's lock (the central
+   scheduler).  The sleeper arms its word (and records its CPU), then
+   sleep waits until a waker claims it, a spurious wake-up, or timeout_ns
+   (< 0: no limit), takes the word back and returns true if it was
+   claimed.  wake_one claims and wakes one armed sleeper of s[0..n), one
+   announced from another CPU than the caller's if there is one (with
+   here: from the caller's own CPU, as in twill__event_wake); false if
+   none was armed.  wake_all claims and wakes every armed one. */
+void twill__sleeper_arm(twill__sleeper *s);
+bool twill__sleeper_sleep(twill__sleeper *s, int64_t timeout_ns);
+bool twill__sleepers_wake_one(twill__sleeper *s, unsigned n, bool here);
+void twill__sleepers_wake_all(twill__sleeper *s, unsigned n);
 
 /* Producer, after making its work visible: wake one sleeper if any has
-   announced itself.  No system call unless a sleeper exists. */
-static inline void twill__event_notify(twill__event *ev)
+   announced itself.  No system call unless a sleeper exists.  here: the
+   caller blocks right after this (twill__event_wake). */
+static inline void twill__event_notify_as(twill__event *ev, bool here)
 {
     /* StoreLoad between the caller's publication (a deque or injector store)
        and the load of waiters below; the sleeper side has the matching
@@ -68,7 +119,13 @@ static inline void twill__event_notify(twill__event *ev)
     /* relaxed: ordered by the barrier above (see park.c). */
     if (twill_unlikely(atomic_load_explicit(&ev->waiters, memory_order_relaxed) != 0) &&
         atomic_load_explicit(&ev->spinning, memory_order_relaxed) == 0)
-        twill__event_wake(ev, 1);
+        twill__event_wake(ev, 1, here);
+}
+
+/* The usual producer: it keeps running after the notify. */
+static inline void twill__event_notify(twill__event *ev)
+{
+    twill__event_notify_as(ev, false);
 }
 
 /* An idle worker starts looking for work without sleeping. */
@@ -91,7 +148,7 @@ static inline void twill__event_spin_end(twill__event *ev)
 /* Wake every sleeper (shutdown, termination). */
 static inline void twill__event_notify_all(twill__event *ev)
 {
-    twill__event_wake(ev, INT32_MAX);
+    twill__event_wake(ev, INT32_MAX, false);
 }
 
 #endif /* TWILL_PARK_H */

@@ -187,6 +187,7 @@ struct twill_pool {
     char name[16];
     unsigned fork_gen;         /* twill__fork_gen when created (pool.c) */
     twill__topo *topo;
+    unsigned own_places;       /* twill__topo_own_places: workers that never share a CPU */
     /* TWILL_MAX_WORKERS slots, zeroed lazily (calloc); slot i is set up
        when worker i first starts (elastic.c) and kept, with its counters
        and its (empty) deque, after that worker exits. */
@@ -783,6 +784,22 @@ static inline bool twill__sched_demand(twill__worker *w)
     if (twill_likely(twill__stealing(w)))
         return twill__steal_demand(w);
     return w->pool->ops->demand(w);
+}
+
+/* May an idle worker that nobody woke spin before it parks, while
+   `spinning` others do?  Workers bound one per place never share a CPU,
+   so each may spin on its own.  Where two can share one (TWILL_PIN_NONE,
+   or more workers than places), at most half of the workers spin under
+   DEFAULT (Go's rule): spinners on one CPU would yield it back and forth
+   between them, taking it from the woken or busy worker or the outside
+   producer that needs it, and one spinner picks up a burst as well as
+   many.  A worker woken for work always spins (the hand-over chain).
+   Parking without a spin loses nothing: the park re-checks (park.c, the
+   central queue's lock). */
+static inline bool twill__sched_may_spin(const twill_pool *pool, unsigned spinning)
+{
+    unsigned n = twill__pool_nworkers(pool);
+    return pool->idle != TWILL_IDLE_DEFAULT || n <= pool->own_places || 2 * spinning < n;
 }
 
 /* Worker w, idle: look for work as the pool's idle policy says, and

@@ -1,7 +1,9 @@
 /*
  * sched_central.c — the central-queue scheduler: one FIFO of task records
- * under one mutex, idle workers on one condition variable.  This is the
- * classic thread pool, kept behind the same API so the two can be compared.
+ * under one mutex, idle workers each on its own word (park.h's sleeper
+ * words, armed and claimed under the mutex), so that a submit wakes one
+ * whose CPU is not the submitter's.  This is the classic thread pool, kept
+ * behind the same API so the two can be compared.
  *
  * Who may call what: create/destroy from the pool creator; submit, close
  * and wake_all from any thread; the rest on worker w.  All state below is
@@ -37,15 +39,18 @@ enum { QUEUED_INSIDE = 1, QUEUED_OUTSIDE = 2 };
 
 typedef struct central {
     pthread_mutex_t lock;
-    pthread_cond_t work;        /* idle workers wait here */
     pthread_cond_t space;       /* outside submitters wait here while full */
     twill__task *head, *tail;   /* FIFO: pop at head, push at tail */
     size_t external, capacity;  /* see invariants */
-    unsigned idle;              /* workers waiting on `work` */
+    unsigned idle;              /* workers asleep (or about to be) on their word */
     /* Idle workers still looking before they wait (twill__sched_spin);
        RMW by them, read by starved (relaxed: a hint). */
     _Atomic unsigned spinning;
     _Atomic size_t length;      /* queued records; written under lock */
+    /* Idle workers' words, one per worker slot; armed, claimed and taken
+       back under lock (the futex wait itself outside it). */
+    twill__sleeper sleepers[TWILL_MAX_WORKERS];
+    _Atomic uint32_t *slots;    /* the pool's count of worker slots */
 } central;
 
 static central *cq(const twill_pool *pool)
@@ -62,12 +67,12 @@ static int create(twill_pool *pool, size_t capacity)
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->work, &attr);
     pthread_cond_init(&c->space, &attr);
     pthread_condattr_destroy(&attr);
     c->capacity = capacity;
     atomic_init(&c->length, 0);
     atomic_init(&c->spinning, 0);
+    c->slots = &pool->slots;
     pool->sched = c;
     return 0;
 }
@@ -82,11 +87,27 @@ static void destroy(twill_pool *pool)
        forever: memory only. */
     if (twill__pool_usable(pool) == 0) {
         pthread_cond_destroy(&c->space);
-        pthread_cond_destroy(&c->work);
         pthread_mutex_destroy(&c->lock);
     }
     free(c);
     pool->sched = NULL;
+}
+
+/* Lock held: wake a sleeping worker, one whose CPU is not ours if any
+   (park.h), or with here one on ours (the caller blocks next).  A claimed worker takes its word back under the lock, so
+   `idle` still counts it until then and this may claim nobody: every
+   sleeper is then awake or about to be and re-checks under the lock.
+   acquire: pairs with the release that publishes a new slot. */
+static void wake_one_locked(central *c, bool here)
+{
+    if (c->idle > 0)
+        twill__sleepers_wake_one(c->sleepers, atomic_load_explicit(c->slots, memory_order_acquire),
+                                 here);
+}
+
+static void wake_all_locked(central *c)
+{
+    twill__sleepers_wake_all(c->sleepers, atomic_load_explicit(c->slots, memory_order_acquire));
 }
 
 /* Lock held. */
@@ -103,8 +124,8 @@ static void link_tail(central *c, twill__task *t, uint8_t how)
     /* relaxed: a hint for lock-free readers; the lock orders the rest. */
     atomic_store_explicit(&c->length, atomic_load_explicit(&c->length, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    if (c->idle > 0)
-        pthread_cond_signal(&c->work);
+    /* twill_run's waiter blocks right after its submit */
+    wake_one_locked(c, t->job.kind == TWILL__JOB_RUN);
 }
 
 /* Lock held. */
@@ -259,14 +280,21 @@ static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
 {
     twill_pool *pool = w->pool;
     central *c = cq(pool);
+    twill__sleeper *me = &c->sleepers[w->id];
+    /* A worker coming from work spins only if few others do; one woken
+       for work always spins (sched_may_spin).  relaxed: a heuristic. */
+    bool spin = twill__sched_may_spin(pool, atomic_load_explicit(&c->spinning,
+                                                                 memory_order_relaxed));
     for (;;) {
-        atomic_fetch_add_explicit(&c->spinning, 1, memory_order_relaxed);
-        bool got = twill__sched_spin(w, f);
-        atomic_fetch_sub_explicit(&c->spinning, 1, memory_order_relaxed);
-        if (got)
-            return TWILL__IDLE_WORK;
-        int64_t left = timeout_ns;
-        struct timespec deadline = twill__cond_deadline(&left);
+        if (spin) {
+            atomic_fetch_add_explicit(&c->spinning, 1, memory_order_relaxed);
+            bool got = twill__sched_spin(w, f);
+            atomic_fetch_sub_explicit(&c->spinning, 1, memory_order_relaxed);
+            if (got)
+                return TWILL__IDLE_WORK;
+        }
+        spin = true;
+        int64_t deadline = timeout_ns >= 0 ? twill__deadline(timeout_ns) : INT64_MAX;
         int r = TWILL__IDLE_WORK;
         pthread_mutex_lock(&c->lock);
         /* relaxed loads of closing/stopped: closing is written before
@@ -285,19 +313,28 @@ static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
             if (twill__sched_may_stop(pool,
                                       atomic_load_explicit(&pool->closing, memory_order_relaxed),
                                       c->idle + 1)) {
-                pthread_cond_broadcast(&c->work);
+                wake_all_locked(c);
                 break;
             }
+            int64_t left = -1;
+            if (deadline != INT64_MAX && (left = deadline - twill__now_ns()) <= 0) {
+                r = TWILL__IDLE_LEAVE; /* elastic.c re-checks before it goes */
+                break;
+            }
+            /* Armed under the lock: a waker (under it too) either sees us
+               armed or ran before our check above saw its record. */
+            twill__sleeper_arm(me);
             c->idle++;
             TWILL__COUNT(w, parks, 1);
             twill__trace_span parked = twill__trace_begin(w->trace, TWILL__TR_PARK);
-            int rc = twill__cond_wait(&c->work, &c->lock, left, &deadline);
-            twill__trace_end(w->trace, &parked, TWILL__TRE_PARK, 0, rc != ETIMEDOUT);
-            TWILL__COUNT(w, wakes, 1);
+            pthread_mutex_unlock(&c->lock);
+            bool woken = twill__sleeper_sleep(me, left);
+            pthread_mutex_lock(&c->lock);
+            twill__trace_end(w->trace, &parked, TWILL__TRE_PARK, 0, woken);
             c->idle--;
-            if (rc == ETIMEDOUT) {
-                r = TWILL__IDLE_LEAVE; /* elastic.c re-checks before it goes */
-                break;
+            if (woken) {
+                TWILL__COUNT(w, wakes, 1);
+                break; /* spend the wake-up on a spin */
             }
         }
         if (atomic_load_explicit(&pool->stopped, memory_order_relaxed) && !twill__mailbox_full(w))
@@ -343,7 +380,7 @@ static void wake_all(twill_pool *pool)
     if (c == NULL)
         return;
     pthread_mutex_lock(&c->lock);
-    pthread_cond_broadcast(&c->work);
+    wake_all_locked(c);
     pthread_cond_broadcast(&c->space);
     pthread_mutex_unlock(&c->lock);
 }
@@ -355,8 +392,7 @@ static void wake_one(twill_pool *pool)
 {
     central *c = cq(pool);
     pthread_mutex_lock(&c->lock);
-    if (c->idle > 0)
-        pthread_cond_signal(&c->work);
+    wake_one_locked(c, false);
     pthread_mutex_unlock(&c->lock);
 }
 

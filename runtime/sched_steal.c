@@ -68,6 +68,8 @@ typedef struct steal_pool {
        injector's.  Almost always empty (one load). */
     twill__prioq handed;
     bool handed_ready;
+    /* work_ev's sleeper words, one per worker slot (park.h). */
+    twill__sleeper sleepers[TWILL_MAX_WORKERS];
 } steal_pool;
 
 static steal_pool *sp(const twill_pool *pool)
@@ -83,7 +85,7 @@ static int create(twill_pool *pool, size_t capacity)
     if (p == NULL)
         return ENOMEM;
     pool->sched = p;
-    twill__event_init(&p->work_ev, true);
+    twill__event_init_targeted(&p->work_ev, true, p->sleepers, &pool->slots);
     twill__event_init(&p->space_ev, true);
     if (twill__prioq_init(&p->handed, capacity) != 0)
         return ENOMEM;
@@ -156,7 +158,9 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     for (;;) {
         twill__inj_result r = twill__injector_try_push(&p->inj, job);
         if (twill_likely(r == TWILL__INJ_PUSHED)) {
-            twill__event_notify(&p->work_ev);
+            /* twill_run's waiter blocks right after this: it hands its CPU
+               over (park.h) */
+            twill__event_notify_as(&p->work_ev, job->kind == TWILL__JOB_RUN);
             return 0;
         }
         if (r == TWILL__INJ_CLOSED)
@@ -609,7 +613,8 @@ static int park(twill__worker *w, int64_t timeout_ns)
 {
     twill_pool *pool = w->pool;
     twill__event *ev = w->s.work_ev;
-    uint32_t key = twill__event_prepare(ev);
+    twill__sleeper *me = &sp(pool)->sleepers[w->id];
+    twill__event_prepare_as(ev, me);
     /* Read `closing` before the re-check: shutdown sets it only after the
        injector is closed, so if we see it, every outside job was claimed
        before our re-check (a claimed cell counts as non-empty).  Read after
@@ -617,43 +622,42 @@ static int park(twill__worker *w, int64_t timeout_ns)
        acquire: pairs with the seq_cst store in shutdown. */
     bool closing = atomic_load_explicit(&pool->closing, memory_order_acquire);
     /* Our mailbox too: a broadcaster fills it, then wakes every worker
-       (epoch++ with release); our key was read with acquire after the
-       announce, so either the key predates that wake (event_wait will not
-       sleep) or the mailbox store is visible here.  The same for a
-       request to leave (leave_from, then wake_all). */
+       (wake_all: a fence, then a claim of every armed word); we armed
+       before our barrier, so either the waker saw us armed and claims us
+       (event_wait_as will not sleep) or the mailbox store is visible
+       here (park.c, "Targeted events").  The same for a request to leave
+       (leave_from, then wake_all). */
     if (work_visible(pool) || twill__mailbox_full(w)) {
-        twill__event_cancel(ev);
+        twill__event_cancel_as(ev, me);
         return TWILL__IDLE_WORK;
     }
-    if (twill__sched_leave_now(w)) {
-        twill__event_cancel(ev);
-        return TWILL__IDLE_LEAVE;
-    }
+    if (twill__sched_leave_now(w))
+        /* a wake-up spent on us: look before leaving */
+        return twill__event_cancel_as(ev, me) ? TWILL__IDLE_WORK : TWILL__IDLE_LEAVE;
     /* acquire: pairs with the release store in twill__sched_may_stop. */
     if (atomic_load_explicit(&pool->stopped, memory_order_acquire)) {
-        twill__event_cancel(ev);
+        twill__event_cancel_as(ev, me);
         return TWILL__IDLE_STOP;
     }
     /* seq_cst: the count of sleepers is read after our re-check, in the
        announce's total order. */
     if (twill__sched_may_stop(pool, closing,
                               atomic_load_explicit(&ev->waiters, memory_order_seq_cst))) {
-        twill__event_cancel(ev);
+        twill__event_cancel_as(ev, me);
         twill__event_notify_all(ev);
         return TWILL__IDLE_STOP;
     }
     TWILL__COUNT(w, parks, 1);
     int64_t start = timeout_ns >= 0 ? twill__now_ns() : 0;
     twill__trace_span parked = twill__trace_begin(w->trace, TWILL__TR_PARK);
-    bool slept = twill__event_wait(ev, key, timeout_ns);
-    /* A wake-up and the timeout look alike to the futex: the clock tells.
-       A wake-up just at the timeout still leaves: the caller re-checks
-       everything before it goes (elastic.c), and a sleeper that leaves
-       passes on no wake-up it did not consume (a notify wakes the next
-       sleeper when work stays visible). */
-    bool timed_out = timeout_ns >= 0 && twill__now_ns() - start >= timeout_ns;
-    twill__trace_end(w->trace, &parked, TWILL__TRE_PARK, 0, slept && !timed_out);
-    if (slept)
+    bool woken = twill__event_wait_as(ev, me, timeout_ns);
+    /* Not woken: a spurious return or the timeout, which the clock tells
+       apart.  Woken counts even past the timeout: the waker spent its
+       wake-up on us (park.c), so we look first (elastic.c re-checks
+       everything before a worker goes anyway). */
+    bool timed_out = !woken && timeout_ns >= 0 && twill__now_ns() - start >= timeout_ns;
+    twill__trace_end(w->trace, &parked, TWILL__TRE_PARK, 0, woken);
+    if (woken)
         TWILL__COUNT(w, wakes, 1);
     return timed_out ? TWILL__IDLE_LEAVE : TWILL__IDLE_WORK;
 }
@@ -661,30 +665,39 @@ static int park(twill__worker *w, int64_t timeout_ns)
 /* Idle: spin, park, and after every wake-up spin again (a woken worker is
    a spinner, which keeps the hand-over chain going).  While it spins it is
    counted in the event's `spinning`; a spinner that finds work notifies
-   once, so if it was the last spinner a sleeper takes over the search. */
+   once, so if it was the last spinner a sleeper takes over the search.  A
+   worker coming from work spins only if few others do (sched_may_spin). */
 static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
 {
+    twill_pool *pool = w->pool;
     twill__event *ev = w->s.work_ev;
     /* find popped every private and spilled task */
     TWILL_ASSERT(TWILL__POS_TOP(w->fast.pos) == w->s.lo && w->s.spilled == NULL &&
                  twill__steal_gempty(w));
+    /* relaxed: a heuristic (sched_may_spin) */
+    bool spin = twill__sched_may_spin(pool,
+                                      atomic_load_explicit(&ev->spinning, memory_order_relaxed));
     for (;;) {
-        twill__event_spin_begin(ev);
-        bool got = twill__sched_spin(w, f);
-        twill__event_spin_end(ev);
-        if (got) {
-            /* StoreLoad between our spin_end and the hand-over's load of
-               waiters: in membarrier mode notify has only a compiler
-               barrier, and here the heavy side is a third thread (a late
-               sleeper), so on weakly ordered CPUs a hand-over could be
-               missed.  Once per idle-to-busy transition. */
-            atomic_thread_fence(memory_order_seq_cst);
-            twill__event_notify(ev);
-            return TWILL__IDLE_WORK;
+        if (spin) {
+            twill__event_spin_begin(ev);
+            bool got = twill__sched_spin(w, f);
+            twill__event_spin_end(ev);
+            if (got) {
+                /* StoreLoad between our spin_end and the hand-over's load
+                   of waiters: in membarrier mode notify has only a
+                   compiler barrier, and here the heavy side is a third
+                   thread (a late sleeper), so on weakly ordered CPUs a
+                   hand-over could be missed.  Once per idle-to-busy
+                   transition. */
+                atomic_thread_fence(memory_order_seq_cst);
+                twill__event_notify(ev);
+                return TWILL__IDLE_WORK;
+            }
         }
         int r = park(w, timeout_ns);
         if (r != TWILL__IDLE_WORK)
             return r;
+        spin = true;
     }
 }
 

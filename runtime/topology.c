@@ -132,6 +132,11 @@ unsigned twill__topo_default_workers(const twill__topo *t)
     return t->nplaces > 0 ? t->nplaces : 1;
 }
 
+unsigned twill__topo_own_places(const twill__topo *t)
+{
+    return t->pin == TWILL_PIN_NONE ? 0 : t->nplaces;
+}
+
 int twill__topo_bind(const twill__topo *t, unsigned id)
 {
     if (t->pin == TWILL_PIN_NONE)

@@ -26,6 +26,10 @@ void twill__topo_destroy(twill__topo *t);
    hardware threads).  At least 1. */
 unsigned twill__topo_default_workers(const twill__topo *t);
 
+/* How many workers get a place of their own (bound, one per place):
+   the places, or 0 under TWILL_PIN_NONE, where any two may share a CPU. */
+unsigned twill__topo_own_places(const twill__topo *t);
+
 /* Bind the calling thread for worker `id` (round-robin over cores or
    hardware threads when there are more workers than places).  Allocates
    nothing.  Returns 0, or an errno value when the bind failed (never

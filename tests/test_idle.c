@@ -4,9 +4,12 @@
  * three policies (submit, twill_run, join, groups, blocked submitters and
  * waiters woken, shutdown drain and cancel), then what each policy
  * promises about sleeping: PARK parks once idle, SPIN never parks while the
- * pool runs and still terminates.  Compiled once per scheduler (see
+ * pool runs and still terminates; and whom a submit wakes: a sleeper on
+ * another CPU than the submitter's.  Compiled once per scheduler (see
  * testutil.h).
  */
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -256,5 +259,90 @@ Test(idle_policy, spin_never_parks_while_the_pool_runs, .timeout = 30)
         cr_assert(now.tv_sec < dl.tv_sec, "control: a DEFAULT pool never parked");
         sched_yield();
     }
+    twill_pool_destroy(p);
+}
+
+/* ------------------------------------------------------- wake-ups -- */
+
+static _Atomic int cpu_of_worker[2];
+
+static int note_cpu(void *arg)
+{
+    (void)arg;
+    atomic_store(&cpu_of_worker[twill_worker_id()], sched_getcpu());
+    return 0;
+}
+
+static int note_worker(void *arg)
+{
+    atomic_store((_Atomic int *)arg, twill_worker_id());
+    return 0;
+}
+
+/* Until both workers sleep: each has counted one park more than wakes
+   (a park is counted just before the sleep, with the worker's word
+   armed).  A spurious return would break the count; none comes here. */
+static void wait_both_asleep(twill_pool *p)
+{
+    struct timespec dl = test_deadline(), now;
+    for (;;) {
+        unsigned asleep = 0;
+        for (int i = 0; i < 2; i++) {
+            twill_stats st;
+            cr_assert_eq(twill_pool_stats(p, i, &st), 0);
+            asleep += st.parks == st.wakes + 1;
+        }
+        if (asleep == 2)
+            return;
+        clock_gettime(CLOCK_REALTIME, &now);
+        cr_assert(now.tv_sec < dl.tv_sec, "the workers never both slept");
+        sched_yield();
+    }
+}
+
+static void pin_self(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    cr_assert_eq(pthread_setaffinity_np(pthread_self(), sizeof set, &set), 0);
+}
+
+/* A thread that submits and keeps running must not have its task wait
+   behind it on its own CPU: with both workers asleep, pinned to two CPUs,
+   a submit from one worker's CPU wakes the other worker, every time.  (A
+   wake-up on one shared futex word woke whichever sleeper queued first.) */
+Test(idle_wake, a_submit_wakes_a_sleeper_on_another_cpu, .timeout = 60)
+{
+    twill_config cfg = test_config(2);
+    cfg.pin = TWILL_PIN_CORES;
+    cfg.idle = TWILL_IDLE_PARK;
+    twill_pool *p = NULL;
+    cr_assert_eq(twill_pool_create(&p, &cfg), 0);
+    cr_assert_eq(twill_broadcast(p, note_cpu, NULL), 0);
+    int cpu0 = atomic_load(&cpu_of_worker[0]), cpu1 = atomic_load(&cpu_of_worker[1]);
+    if (cpu0 == cpu1) {
+        twill_pool_destroy(p);
+        cr_skip_test("the two workers share a CPU (fewer than two cores)");
+    }
+    cpu_set_t saved;
+    cr_assert_eq(pthread_getaffinity_np(pthread_self(), sizeof saved, &saved), 0);
+    for (int round = 0; round < 20; round++) {
+        int from = round % 2; /* submit from worker `from`'s CPU */
+        pin_self(from == 0 ? cpu0 : cpu1);
+        wait_both_asleep(p);
+        _Atomic int ran_on = -1;
+        cr_assert_eq(twill_submit(p, note_worker, (void *)&ran_on), 0);
+        struct timespec dl = test_deadline(), now;
+        while (atomic_load(&ran_on) < 0) {
+            clock_gettime(CLOCK_REALTIME, &now);
+            cr_assert(now.tv_sec < dl.tv_sec, "the task never ran");
+            sched_yield();
+        }
+        cr_assert_eq(atomic_load(&ran_on), 1 - from,
+                     "round %d: a submit from worker %d's CPU woke worker %d", round, from,
+                     atomic_load(&ran_on));
+    }
+    cr_assert_eq(pthread_setaffinity_np(pthread_self(), sizeof saved, &saved), 0);
     twill_pool_destroy(p);
 }

@@ -5,36 +5,41 @@
  * twill__worker_main, find_work, go_idle, spin, park, work_visible), checked
  * by spin through tests/model/check.sh.  Keep it in step with those files.
  *
- * THE PROTOCOL (an event count on one futex word, plus a spinner count)
+ * THE PROTOCOL (a targeted event: one futex word per sleeper, a count of
+ * announced sleepers, plus a spinner count)
  *
  *   Shared per pool: `waiters` (workers that announced they are going to
  *   sleep), `spinning` (idle workers looking for work without sleeping),
- *   `epoch` (the 32-bit futex word), the work queues (one Chase-Lev deque
- *   per worker plus the injector).
+ *   `armed[w]` (worker w's own futex word: 1 from its announce until a
+ *   producer claims it or it takes it back), the work queues (one Chase-Lev
+ *   deque per worker plus the injector).
  *
  *   notify (twill__event_notify), after a producer published an item:
  *     full barrier (seq_cst fence, or a compiler barrier when the sleeper
- *     uses membarrier); if (waiters != 0 && spinning == 0)
- *     { epoch++; futex_wake(&epoch, 1) }             (twill__event_wake)
+ *     uses membarrier); if (waiters != 0 && spinning == 0): fence, then
+ *     claim one armed sleeper (CAS armed 1 -> 0; the code prefers one
+ *     announced from another CPU, which the model leaves to chance) and
+ *     futex_wake(&armed[w], 1); none armed: nothing   (twill__event_wake)
  *
  *   Busy worker (twill__worker_main): take work directly (find_work: own
  *     deque, injector, steal), without touching `spinning`; run it (it may
  *     push to its own deque and notify); repeat.  Found nothing: go idle.
- *   Idle worker (go_idle: spin, park, spin, park, ... until spin finds work):
+ *   Idle worker (go_idle: spin, park, spin, park, ... until spin finds work;
+ *     coming from work it may skip the first spin and park at once, when
+ *     enough others spin (twill__sched_may_spin): the model lets it choose):
  *     spin():  spinning++                         (twill__event_spin_begin)
  *              up to TWILL__SPIN_ROUNDS take attempts (find_work)
  *              spinning--                 (seq_cst; twill__event_spin_end)
  *              found work: notify once more -- the HAND-OVER: if this was
  *              the last spinner, a sleeper takes over the search -- and run
  *              it (back to the busy loop).  Found nothing: park().
- *     park():  1. waiters++               (seq_cst RMW: the announce)
- *              2. key = epoch             (acquire, after the announce)
+ *     park():  1. armed[me] = 1, waiters++ (seq_cst: the announce)
  *              3. full barrier            (membarrier() and/or seq_cst fence)
- *                 -- steps 1-3 are twill__event_prepare --
+ *                 -- steps 1-3 are twill__event_prepare_as --
  *              4. re-check every queue (work_visible); if one has an item:
- *                 waiters-- (twill__event_cancel), return
- *              5. futex_wait(&epoch, key) (blocks only if epoch == key)
- *              6. waiters--, return       (5-6: twill__event_wait)
+ *                 armed[me] = 0, waiters-- (twill__event_cancel_as), return
+ *              5. futex_wait(&armed[me], 1) (blocks only if still armed)
+ *              6. armed[me] = 0, waiters--, return (5-6: event_wait_as)
  *              Either way go_idle SPINS again: a woken worker never takes
  *              work outside spin(), so it is counted in `spinning` while it
  *              searches and hands over when it finds something.
@@ -42,13 +47,16 @@
  *   injector pops notify; nobody spins there); that use has the same shape
  *   and is not modelled separately.
  *
- *   Why no wake-up is lost.  (a) Worker (waiters++ ; barrier ; load queues)
- *   and producer (store item ; barrier ; load waiters) are the two halves of
- *   a Dekker handshake, so at least one side sees the other.  If the re-check
- *   misses the item, the producer sees waiters > 0 and, unless someone
- *   spins, bumps the epoch; the bump comes after the worker took its key
- *   (read before the re-check), so either futex_wait sees epoch != key and
- *   returns at once, or the worker is already queued and the wake finds it.
+ *   Why no wake-up is lost.  (a) Worker (armed, waiters++ ; barrier ; load
+ *   queues) and producer (store item ; barrier ; load waiters, armed) are
+ *   the two halves of a Dekker handshake, so at least one side sees the
+ *   other.  If the re-check misses the item, the producer sees waiters > 0
+ *   and, unless someone spins, claims an armed sleeper; a claim clears the
+ *   word before the wake, so either futex_wait sees it cleared and returns
+ *   at once, or the worker is already queued on it and the wake finds it.
+ *   If it finds none armed, every announced worker was claimed by another
+ *   producer or took itself back: it is awake, and its next announce
+ *   re-checks after our item.
  *   (b) A producer that skips the wake because spinning > 0 published before
  *   reading a spinner S still counted.  S decrements `spinning` BEFORE its
  *   announce, so if S finds nothing, its park re-check (after the announce)
@@ -85,12 +93,12 @@
  *     busy worker came back for it, and the bugs that spinning makes
  *     possible (an item queued while a worker sleeps and the others are
  *     busy) would be invisible.
- *   - futex_wait as one atomic step "if epoch == key, join the blocked set,
+ *   - futex_wait as one atomic step "if armed[me], join the blocked set,
  *     else return" (the kernel compares and enqueues under the futex bucket
  *     lock, which futex_wake also takes), then a wait until removed from the
- *     set.  futex_wake(1) removes ANY ONE blocked thread, chosen
- *     nondeterministically, or does nothing if none is blocked.  The epoch
- *     increment and the wake are separate steps, as in the code.
+ *     set.  The claim (armed[w] cleared) and the wake (w removed from the
+ *     set) are separate steps, as in the code; which armed sleeper a
+ *     producer claims is chosen nondeterministically.
  *   - Spurious wake-ups (EINTR, stray FUTEX_WAKE): a blocked thread may leave
  *     the set on its own, at most SPURIOUS times in all.  Bounded because an
  *     unbounded always-enabled escape would, under weak fairness, hide every
@@ -116,15 +124,15 @@
  *     closing/stopped branch), timeouts on the wait, stats, the central
  *     scheduler (no event count), helping waits (a busy worker's direct
  *     takes, which the busy loop covers).
- *   - twill__event_wait's user-space pre-check (epoch == key before the
- *     system call): it only skips a futex_wait that would return at once.
+ *   - twill__event_wait_as's user-space pre-check (armed before the system
+ *     call): it only skips a futex_wait that would return at once.
+ *   - Timeouts and leaving (elastic pools), and the CPU a sleeper announced
+ *     from: which sleeper is claimed is left to chance, so every
+ *     preference the code makes is covered.
  *   - A take or re-check that misreads a deque while its owner is mid-take
  *     (size_estimate is a hint), or a find_work that gives up after lost
  *     steal races: the item is then held by an awake worker, or the park
  *     re-check that follows sees it; the model's atomic take covers both.
- *   - Epoch wrap-around: the model's epoch never wraps (at most NP*K+SPAWN
- *     bumps plus one per hand-over).  In the code a waiter would need to miss
- *     exactly 2^32 bumps between reading its key and entering futex_wait.
  *
  * THE PROPERTY: no lost wake-up -- no item stays queued while a worker
  * sleeps and every other worker is busy for good.
@@ -144,8 +152,8 @@
  *               empties all queues for good; HANGS < NW leaves one worker
  *               to do it (spin -DLIVENESS -a park.pml; cc pan.c; ./pan -a).
  *   The liveness search runs WITHOUT weak fairness (-f), on purpose.  Every
- *   run of this model is finite: an idle round ends blocked unless the epoch
- *   moved after the key was read or a spurious wake-up came, and both are
+ *   run of this model is finite: an idle round ends blocked unless a
+ *   producer claimed the worker or a spurious wake-up came, and both are
  *   bounded; spawns and hangs are bounded too.  So a lost wake-up is a
  *   terminal state with work queued, which pan reports as an acceptance
  *   cycle by stuttering that state; spin 6.5.2's -f construction does not
@@ -164,10 +172,12 @@
  * SEEDED BUGS (spin must reject each; select with -D):
  *   NO_RECHECK        the worker skips step 4 and sleeps at once.
  *   LATE_PUBLISH      the producer reads waiters/spinning BEFORE publishing.
- *   KEY_AFTER_RECHECK the worker reads its key after the re-check (what a
- *                     relaxed key load placed after the fence could become
- *                     on a weakly ordered CPU).
- *   NO_EPOCH_BUMP     the producer wakes without advancing the epoch.
+ *   ARM_AFTER_RECHECK the worker arms its word only after the re-check (what
+ *                     a relaxed store sunk below the fence could become on
+ *                     a weakly ordered CPU): a producer that saw waiters
+ *                     finds nobody armed and wakes nobody.
+ *   NO_CLAIM          the producer wakes without clearing the word: a
+ *                     worker not yet in futex_wait sleeps on after it.
  *   NO_HANDOVER       a spinner that finds work does not notify: W1 sleeps,
  *                     W0 spins, two items are pushed (both wakes skipped),
  *                     W0 takes one and its task never returns.  (A push
@@ -177,7 +187,7 @@
  *                     the spinner decrements `spinning` only after its
  *                     announce and re-check: a push after the re-check sees
  *                     waiters > 0 but spinning > 0, skips, and the spinner
- *                     then sleeps on an unchanged epoch.
+ *                     then sleeps, still armed.
  *   WOKEN_TAKES_DIRECTLY
  *                     after park() returns (woken, or the re-check found
  *                     work), the worker goes back to the busy loop and takes
@@ -235,8 +245,8 @@
 byte q[NW + 1];         /* items in each worker's deque, then the injector */
 byte waiters;           /* announced sleepers (twill__event.waiters) */
 byte spinning;          /* spinning workers (twill__event.spinning) */
-byte epoch;             /* the futex word (never wraps here, see above) */
-bool blocked[NW];       /* the futex's wait queue: who sleeps on &epoch */
+bool armed[NW];         /* each worker's futex word */
+bool blocked[NW];       /* who sleeps in futex_wait on its own word */
 bool hung[NW];          /* running a task that never returns */
 byte pdone;             /* outside producers that have finished */
 byte spawns = SPAWN;    /* remaining worker-side pushes */
@@ -259,35 +269,48 @@ byte hangs = HANGS;     /* remaining never-returning tasks */
 #define CHECK    skip
 #endif
 
-/* futex_wake(&epoch, 1): atomically remove at most one thread from the wait
-   queue, any one of those blocked. */
-inline futex_wake1()
+/* twill__event_wake(ev, 1): claim one armed sleeper, any one (the code's
+   CPU preference is a choice the model leaves open), then wake it, as two
+   steps: the sleeper may come back between them (a spurious wake-up) and
+   arm again, and then takes the late wake as a spurious one.  None armed:
+   nothing.  w is the caller's scratch variable. */
+inline wake_one()
 {
-    atomic {
-        if
-        :: blocked[0] -> blocked[0] = false
-        :: blocked[1] -> blocked[1] = false
-#if NW > 2
-        :: blocked[2] -> blocked[2] = false
+    if
+    :: atomic { armed[0] ->
+#ifndef NO_CLAIM
+           armed[0] = false;
 #endif
-        :: else -> skip
-        fi
-    }
+           w = 0 }
+    :: atomic { armed[1] ->
+#ifndef NO_CLAIM
+           armed[1] = false;
+#endif
+           w = 1 }
+#if NW > 2
+    :: atomic { armed[2] ->
+#ifndef NO_CLAIM
+           armed[2] = false;
+#endif
+           w = 2 }
+#endif
+    :: else -> w = NW
+    fi;
+    if
+    :: w < NW -> blocked[w] = false; w = 0     /* futex_wake(&armed[w], 1) */
+    :: else -> w = 0
+    fi
 }
 
 /* twill__event_notify: (full barrier, implicit under SC) then
-   if (waiters != 0 && spinning == 0) { epoch++; futex_wake(1) }.
+   if (waiters != 0 && spinning == 0) wake one.
    The two loads are two steps, in the code's order. */
 inline notify()
 {
     if
     :: waiters > 0 ->
         if
-        :: spinning == 0 ->
-#ifndef NO_EPOCH_BUMP
-            epoch++;    /* invalidate every key taken so far ... */
-#endif
-            futex_wake1()   /* ... then wake one thread already queued */
+        :: spinning == 0 -> wake_one()
         :: else         /* a spinner will find the work */
         fi
     :: else             /* fast path: no system call */
@@ -303,7 +326,7 @@ inline produce(qi)
     s = (waiters > 0 && spinning == 0);
     q[qi]++;
     if
-    :: s -> s = 0; epoch++; futex_wake1()
+    :: s -> s = 0; wake_one()
     :: else
     fi
 #else
@@ -366,7 +389,7 @@ inline produce(qi)
 active [NW] proctype worker()
 {
     byte me = _pid;     /* workers are started first: _pid 0 .. NW-1 */
-    byte key;
+    byte w;             /* wake_one's scratch */
     byte tries;         /* take attempts left in this spin phase */
 #ifdef LATE_PUBLISH
     byte s;
@@ -374,8 +397,15 @@ active [NW] proctype worker()
 
 busy:
     /* twill__worker_main: a worker that is not idle takes work directly,
-       without counting itself as spinning. */
-    TAKE(running, spin);
+       without counting itself as spinning.  Found nothing: it spins, or
+       parks at once when others spin (sched_may_spin reads `spinning`
+       relaxed, so any outcome is possible). */
+    TAKE(running, idle);
+idle:
+    if
+    :: goto spin
+    :: goto park
+    fi;
 
 running:
     /* Running a task may spawn one (push to this worker's deque) ... */
@@ -405,11 +435,12 @@ missed:
 #ifndef SPIN_END_AFTER_ANNOUNCE
     spinning--;                         /* spin_end, before the announce */
 #endif
+park:
     /* park(): the announce/re-check/sleep protocol. */
-    waiters++;                          /* 1. announce */
-#ifndef KEY_AFTER_RECHECK
-    key = epoch;                        /* 2. key, after the announce */
+#ifndef ARM_AFTER_RECHECK
+    armed[me] = true;                   /* 1. arm, then ... */
 #endif
+    waiters++;                          /*    ... announce */
                                         /* 3. full barrier: implicit (SC) */
 #ifndef NO_RECHECK
     /* 4. re-check, one queue at a time in the code's order: the injector,
@@ -426,15 +457,15 @@ missed:
 #ifdef SPIN_END_AFTER_ANNOUNCE
     spinning--;                         /* BUG: spin_end after the re-check */
 #endif
-#ifdef KEY_AFTER_RECHECK
-    key = epoch;                        /* BUG: a bump between the re-check
-                                           and here is absorbed into the key */
+#ifdef ARM_AFTER_RECHECK
+    armed[me] = true;                   /* BUG: a producer that saw waiters
+                                           before this found nobody armed */
 #endif
-    /* 5. futex_wait(&epoch, key) */
+    /* 5. futex_wait(&armed[me], 1) */
     atomic {
         if
-        :: epoch == key -> blocked[me] = true; CHECK
-        :: else -> skip                 /* EAGAIN: the epoch moved */
+        :: armed[me] -> blocked[me] = true; CHECK
+        :: else -> skip                 /* EAGAIN: claimed */
         fi
     }
 end_wait:                               /* sleeping forever with nothing
@@ -444,11 +475,11 @@ end_wait:                               /* sleeping forever with nothing
     :: atomic { blocked[me] && spur > 0 -> spur--; blocked[me] = false }
                                         /* spurious wake-up */
     fi;
-    atomic { waiters--; key = 0 };      /* 6. retract */
+    atomic { armed[me] = false; waiters-- };  /* 6. retract */
     goto AFTER_WAIT;
 
 cancel:
-    atomic { waiters--; key = 0 };      /* 4. (hit) retract */
+    atomic { armed[me] = false; waiters-- };  /* 4. (hit) retract */
 #ifdef SPIN_END_AFTER_ANNOUNCE
     spinning--;
 #endif
@@ -466,6 +497,7 @@ found:
 active [NP] proctype producer()
 {
     byte n;
+    byte w;             /* wake_one's scratch */
 #ifdef LATE_PUBLISH
     byte s;
 #endif

@@ -281,19 +281,24 @@ static int note_worker(void *arg)
 
 /* Until both workers sleep: each has counted one park more than wakes
    (a park is counted just before the sleep, with the worker's word
-   armed).  A spurious return would break the count; none comes here. */
+   armed), and the counts stay put over 200 looks.  Not exact: a worker
+   that another's hand-over (park.c) has just claimed still counts as
+   asleep until it runs, which is why the test below allows a few misses. */
 static void wait_both_asleep(twill_pool *p)
 {
     struct timespec dl = test_deadline(), now;
-    for (;;) {
+    uint64_t last = 0;
+    for (int stable = 0; stable < 200;) {
         unsigned asleep = 0;
+        uint64_t sum = 0;
         for (int i = 0; i < 2; i++) {
             twill_stats st;
             cr_assert_eq(twill_pool_stats(p, i, &st), 0);
             asleep += st.parks == st.wakes + 1;
+            sum += st.parks + st.wakes;
         }
-        if (asleep == 2)
-            return;
+        stable = asleep == 2 && sum == last ? stable + 1 : 0;
+        last = sum;
         clock_gettime(CLOCK_REALTIME, &now);
         cr_assert(now.tv_sec < dl.tv_sec, "the workers never both slept");
         sched_yield();
@@ -310,8 +315,9 @@ static void pin_self(int cpu)
 
 /* A thread that submits and keeps running must not have its task wait
    behind it on its own CPU: with both workers asleep, pinned to two CPUs,
-   a submit from one worker's CPU wakes the other worker, every time.  (A
-   wake-up on one shared futex word woke whichever sleeper queued first.) */
+   a submit from one worker's CPU wakes the other worker (at least 16 of 20
+   rounds: see wait_both_asleep; a wake-up on one shared futex word, or one
+   that ignores the CPU, woke the same worker from both CPUs, 10 of 20). */
 Test(idle_wake, a_submit_wakes_a_sleeper_on_another_cpu, .timeout = 60)
 {
     twill_config cfg = test_config(2);
@@ -327,6 +333,7 @@ Test(idle_wake, a_submit_wakes_a_sleeper_on_another_cpu, .timeout = 60)
     }
     cpu_set_t saved;
     cr_assert_eq(pthread_getaffinity_np(pthread_self(), sizeof saved, &saved), 0);
+    int elsewhere = 0;
     for (int round = 0; round < 20; round++) {
         int from = round % 2; /* submit from worker `from`'s CPU */
         pin_self(from == 0 ? cpu0 : cpu1);
@@ -339,10 +346,10 @@ Test(idle_wake, a_submit_wakes_a_sleeper_on_another_cpu, .timeout = 60)
             cr_assert(now.tv_sec < dl.tv_sec, "the task never ran");
             sched_yield();
         }
-        cr_assert_eq(atomic_load(&ran_on), 1 - from,
-                     "round %d: a submit from worker %d's CPU woke worker %d", round, from,
-                     atomic_load(&ran_on));
+        elsewhere += atomic_load(&ran_on) == 1 - from;
     }
     cr_assert_eq(pthread_setaffinity_np(pthread_self(), sizeof saved, &saved), 0);
+    cr_assert_geq(elsewhere, 16, "only %d of 20 submits woke the worker on the other CPU",
+                  elsewhere);
     twill_pool_destroy(p);
 }

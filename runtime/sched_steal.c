@@ -139,12 +139,12 @@ static void destroy(twill_pool *pool)
 
 /* ------------------------------------------------------------ submit -- */
 
-/* Outside thread: enqueue into the injector, waiting for space as
-   timeout_ns says.  A closed injector (shutdown) refuses. */
-static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
+/* Outside thread, the slow path of submit: a spawn into an isolated
+   group, or the injector was full (or is, again, for a retry). */
+static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
 {
     steal_pool *p = sp(pool);
-    if (twill_unlikely(job->iso != 0)) { /* a spawn into an isolated group: see handed */
+    if (job->iso != 0) { /* a spawn into an isolated group: see handed */
         int rc = twill__prioq_submit(&p->handed, job, timeout_ns);
         if (rc == 0)
             twill__event_notify(&p->work_ev);
@@ -154,7 +154,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     int spins = 0;
     for (;;) {
         twill__inj_result r = twill__injector_try_push(&p->inj, job);
-        if (twill_likely(r == TWILL__INJ_PUSHED)) {
+        if (r == TWILL__INJ_PUSHED) {
             twill__event_notify(&p->work_ev);
             return 0;
         }
@@ -191,6 +191,21 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
         }
         twill__event_wait(&p->space_ev, key, left);
     }
+}
+
+/* Outside thread: enqueue into the injector, waiting for space as
+   timeout_ns says.  A closed injector (shutdown) refuses.  The fast path
+   is one push and one notify (a load of the sleepers' count); anything
+   else, submit_wait. */
+static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
+{
+    steal_pool *p = sp(pool);
+    if (twill_likely(job->iso == 0) &&
+        twill_likely(twill__injector_try_push(&p->inj, job) == TWILL__INJ_PUSHED)) {
+        twill__event_notify(&p->work_ev);
+        return 0;
+    }
+    return submit_wait(pool, job, timeout_ns);
 }
 
 /* ---------------------------------------------------- private stack -- */

@@ -100,6 +100,20 @@ static inline twill__inj_result twill__injector_try_push(twill__injector *q, con
     }
 }
 
+/* Any thread.  A hint: has the consumer freed the cell k - 1 pushes past
+   the tail (k clamped to 1..limit), so that the next k pushes should find
+   room?  Also true once closed (a push then reports it).  relaxed: the
+   push re-checks with its own acquire. */
+static inline bool twill__injector_room(twill__injector *q, uint64_t k)
+{
+    uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    if (pos & TWILL__INJ_CLOSED_BIT)
+        return true;
+    uint64_t last = pos + (k < 1 ? 1 : k > q->limit ? q->limit : k) - 1;
+    uint64_t seq = atomic_load_explicit(&q->cells[last & q->mask].seq, memory_order_relaxed);
+    return (int64_t)(seq - last) >= 0;
+}
+
 /* Any thread, once: refuse every later push.  Jobs already taken stay. */
 void twill__injector_close(twill__injector *q);
 

@@ -49,6 +49,9 @@
 #define DEQUE_INITIAL 256
 /* Yields of a submitter that found the injector full before it sleeps. */
 #define SUBMIT_SPINS 64
+/* Free cells a yielding submitter waits for before it pushes again (a
+   quarter of the queue when that is less). */
+#define SUBMIT_ROOM 64
 
 typedef struct steal_pool {
     twill__injector inj;
@@ -164,10 +167,20 @@ static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64
             return EAGAIN;
         /* Full: retry a while before sleeping.  A stream of submissions to
            busy workers finds a slot within a few yields, so it pays neither
-           a sleep nor, on every pop meanwhile, the workers' wake-up call. */
+           a sleep nor, on every pop meanwhile, the workers' wake-up call.
+           While yielding, wait until SUBMIT_ROOM cells are free rather than
+           one: pushing into each cell as soon as a worker frees it puts us
+           on the line that worker reads next (a cell is 40 bytes), and the
+           line travels back and forth for every job; with room ahead we
+           fill cells the workers left a while ago.  Bounded by
+           SUBMIT_SPINS: the sleep that follows takes the first free cell,
+           so a submitter never waits beside free cells for long (issue 15). */
         if (spins < SUBMIT_SPINS) {
-            spins++;
-            sched_yield();
+            uint64_t room = p->inj.limit / 4 < SUBMIT_ROOM ? p->inj.limit / 4 : SUBMIT_ROOM;
+            do {
+                spins++;
+                sched_yield();
+            } while (spins < SUBMIT_SPINS && !twill__injector_room(&p->inj, room));
             continue;
         }
         uint32_t key = twill__event_prepare(&p->space_ev);

@@ -3,7 +3,10 @@
  * does one addition, so the time is almost all fork-join overhead: T1/Ts is
  * the cost of a join against a plain call, and the speedup shows whether the
  * runtime spreads a tree of tiny tasks.  fib(n) makes fib(n+1) - 1 joins.
- * --size n (quick 30).  Checksum: fib(n), against the iterative value.
+ * As in Lace's fib, the half a thief may take (par_join's b) is the larger
+ * one, fib(n-1), and the joiner runs fib(n-2) itself: a steal takes the
+ * most work there is, and the joiner's own half is over soonest.
+ * --size n (quick 36).  Checksum: fib(n), against the iterative value.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +46,9 @@ static int fib_task(void *p)
         a->result = a->n;
         return 0;
     }
-    fib_arg x = {a->n - 1, 0}, y = {a->n - 2, 0};
-    int rc = par_join(fib_task, &x, fib_task, &y);
-    a->result = x.result + y.result;
+    fib_arg small = {a->n - 2, 0}, large = {a->n - 1, 0};
+    int rc = par_join(fib_task, &small, fib_task, &large); /* large: the stealable half */
+    a->result = small.result + large.result;
     return rc;
 }
 
@@ -88,7 +91,7 @@ static uint64_t fib_checksum(void *st, uint64_t *expected)
 static const bench_workload fib = {
     .name = "fib",
     .size_help = "n of fib(n), at most 60",
-    .default_size = {30},
+    .default_size = {36},
     .setup = fib_setup,
     .serial = fib_run_serial,
     .parallel = fib_run_parallel,

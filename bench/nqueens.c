@@ -4,7 +4,7 @@
  * and for every safe column of the next row spawns a child, with its own copy
  * of the board, into a task group, then waits and sums.  Tasks are small and
  * the tree is irregular: it measures group spawn/wait cost and load balance.
- * --size n (quick 11, at most 16).  Checksum: the number of solutions,
+ * --size n (quick 12, at most 16).  Checksum: the number of solutions,
  * against the known sequence (OEIS A000170).
  */
 #include <stdio.h>
@@ -111,7 +111,7 @@ static uint64_t queens_checksum(void *st, uint64_t *expected)
 static const bench_workload nqueens = {
     .name = "nqueens",
     .size_help = "board size n, at most 16",
-    .default_size = {11},
+    .default_size = {12},
     .setup = queens_setup,
     .serial = queens_run_serial,
     .parallel = queens_run_parallel,

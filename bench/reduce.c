@@ -4,7 +4,7 @@
  * tbb::parallel_reduce) over chunks of at least 16 Ki elements.  One add per
  * 8 bytes loaded: memory bound, so the speedup is capped by memory bandwidth,
  * not by the runtime; T1/Ts shows the cost of splitting and combining.
- * --size elements (quick 2^25 = 256 MiB).  a[i] = (i * 40503) mod 2^16;
+ * --size elements (quick 2^27 = 1 GiB).  a[i] = (i * 40503) mod 2^16;
  * as 40503 is odd, every 2^16 consecutive elements are a permutation of
  * 0..2^16-1, so the expected sum has a closed form (checksum).
  */
@@ -84,7 +84,7 @@ static void reduce_teardown(void *st)
 static const bench_workload reduce = {
     .name = "reduce",
     .size_help = "number of elements, at most 2^34",
-    .default_size = {(uint64_t)1 << 25},
+    .default_size = {(uint64_t)1 << 27},
     .setup = reduce_setup,
     .serial = reduce_run_serial,
     .parallel = reduce_run_parallel,

@@ -1,6 +1,6 @@
 # bench/report.awk — turn bench/run's raw results into the report: one table
-# per workload, the sleeping-pool and per-join figures, and the targets of
-# issue 5 marked met / not met.  Also writes the plot data (plot.gp).
+# per workload, the sleeping-pool, per-join and per-group-task figures, and
+# the targets of issues 5 and 10 marked met / not met.  Also writes the plot data (plot.gp).
 #
 # Usage: awk -F, -v dir=RESULTS -v idle=POLICY -f bench/report.awk RESULTS/raw.csv RESULTS/probes.csv
 #   raw.csv:    bench,impl,workers,size,rep,time_s,checksum,ok,idle
@@ -94,10 +94,12 @@ function probes(    i, impl) {
                probe["wake-spin", impl, "median_us"], probe["wake-run", impl, "median_us"],
                probe["wake-nopin", impl, "median_us"], probe["wake-spin-nopin", impl, "median_us"]
     }
-    print "\ninstructions per join at 1 worker (callgrind, fib, minus the serial fib)"
+    print "\ninstructions at 1 worker (callgrind, minus the serial version)"
+    printf "%-10s %12s %16s\n", "runtime", "per_join", "per_group_task"
     for (i = 1; i <= nimpl; i++)
-        if (pimpl["join", order[i]])
-            printf "%-10s %12s\n", order[i], probe["join", order[i], "ir_per_join"]
+        if (pimpl["join", order[i]] || pimpl["group", order[i]])
+            printf "%-10s %12s %16s\n", order[i], probe["join", order[i], "ir_per_join"],
+                   probe["group", order[i], "ir_per_task"]
 }
 
 function check(what, value, op, limit,    ok) {
@@ -107,9 +109,10 @@ function check(what, value, op, limit,    ok) {
 }
 
 function targets(    b, t, tw2) {
-    print "\ntargets (issue 5) for twill"
+    print "\ntargets (issue 5; per group task: issue 10) for twill"
     check("fib T1/Ts", overhead["fib", "twill"], "<=", 2.0)
     check("fib instructions per join", probe["join", "twill", "ir_per_join"], "<=", 17)
+    check("nqueens instructions per group task", probe["group", "twill", "ir_per_task"], "<=", 40)
     split("nqueens uts-t1 uts-t3", t, " ")
     for (b = 1; b <= 3; b++) {
         check(t[b] " T1/Ts", overhead[t[b], "twill"], "<=", 1.05)

@@ -1,5 +1,5 @@
 /*
- * bench/submit.c — flat external submission: --size empty tasks (quick 1e6)
+ * bench/submit.c — flat external submission: --size empty tasks (quick 8e6)
  * handed to the runtime by 1 or 2 threads outside it (--variant 1|2), with
  * par_submit (twill_submit, task_arena::enqueue, the mutex pool's submit).
  * The time runs from the start of submission until every task has run, so
@@ -149,7 +149,7 @@ static const bench_workload submit = {
     .name = "submit",
     .size_help = "number of tasks, at most 2^40",
     .variants = "1 2",
-    .default_size = {1000000, 1000000},
+    .default_size = {8000000, 8000000},
     .external = true,
     .setup = submit_setup,
     .reset = submit_reset,

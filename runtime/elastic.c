@@ -132,26 +132,65 @@ static TWILL_COLD void grow(twill_pool *pool)
     pthread_mutex_unlock(&pool->shutdown_lock);
 }
 
+/* An outside job is queued: on an elastic pool below its maximum, grow.
+   relaxed: hints, re-checked under the lock (grow); one load and a
+   compare on a fixed-size pool. */
+static inline void queued_outside(twill_pool *pool)
+{
+    if (twill_unlikely(atomic_load_explicit(&pool->size, memory_order_relaxed) <
+                       atomic_load_explicit(&pool->max_workers, memory_order_relaxed)))
+        grow(pool);
+}
+
+/* An outside submit that may wait (timeout_ns != 0), begun at t0 (the
+   trace's clock).  Only a submitter that may wait counts itself in
+   submitters, which lets destroy wait for those that shutdown woke
+   (relaxed in, release out: pairs with destroy's acquire, so our last
+   touch of the pool, growing included, precedes its free); one that
+   never waits is in flight only while its caller races destroy, which
+   twill.h forbids. */
+static TWILL_COLD int submit_wait(twill_pool *pool, twill_prio prio, const twill__job *job,
+                                  int64_t timeout_ns, int64_t t0)
+{
+    atomic_fetch_add_explicit(&pool->submitters, 1, memory_order_relaxed);
+    int rc = twill__submit_outside(pool, prio, job, timeout_ns);
+    twill__trace_outside(pool->trace, job->fn, t0, rc);
+    if (rc == 0)
+        queued_outside(pool);
+    atomic_fetch_sub_explicit(&pool->submitters, 1, memory_order_release);
+    return rc;
+}
+
+/* An outside submit on a traced pool, or at another level than NORMAL. */
+static TWILL_COLD int submit_other(twill_pool *pool, twill_prio prio, const twill__job *job,
+                                   int64_t timeout_ns)
+{
+    int64_t t0 = twill__trace_clock(pool->trace);
+    if (timeout_ns != 0)
+        return submit_wait(pool, prio, job, timeout_ns, t0);
+    int rc = twill__submit_outside(pool, prio, job, 0);
+    twill__trace_outside(pool->trace, job->fn, t0, rc);
+    if (rc == 0)
+        queued_outside(pool);
+    return rc;
+}
+
 int twill__submit(twill_pool *pool, twill_prio prio, const twill__job *job, int64_t timeout_ns)
 {
     twill__worker *w = twill__self_in(pool);
     if (w != NULL)
         return twill__submit_inside(w, prio, job);
-    /* The count of submitters in flight lets destroy wait for those that
-       shutdown woke (relaxed in, release out: pairs with destroy's
-       acquire, so our last touch of the pool, growing included, precedes
-       its free). */
-    atomic_fetch_add_explicit(&pool->submitters, 1, memory_order_relaxed);
-    int64_t t0 = twill__trace_clock(pool->trace);
-    int rc = twill__submit_outside(pool, prio, job, timeout_ns);
-    twill__trace_outside(pool->trace, job->fn, t0, rc);
-    /* relaxed: hints, re-checked under the lock (grow); one load and a
-       compare on a fixed-size pool. */
-    if (rc == 0 && twill_unlikely(atomic_load_explicit(&pool->size, memory_order_relaxed) <
-                                  atomic_load_explicit(&pool->max_workers, memory_order_relaxed)))
-        grow(pool);
-    atomic_fetch_sub_explicit(&pool->submitters, 1, memory_order_release);
-    return rc;
+    if (twill_unlikely(pool->trace != NULL || prio != TWILL_PRIO_NORMAL))
+        return submit_other(pool, prio, job, timeout_ns);
+    /* First without waiting: a queue with room takes the job in one push
+       (NORMAL is the policy's own queue), and nothing of the pool is
+       written; only a full one sends us to the waiting path. */
+    int rc = pool->ops->submit(pool, job, 0);
+    if (twill_likely(rc == 0)) {
+        queued_outside(pool);
+        return 0;
+    }
+    return rc == EAGAIN && timeout_ns != 0 ? submit_wait(pool, prio, job, timeout_ns, 0) : rc;
 }
 
 /* Wait without any lock until size is at most n, or a later resize took

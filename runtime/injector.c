@@ -36,44 +36,6 @@ void twill__injector_destroy(twill__injector *q)
     q->cells = NULL;
 }
 
-twill__inj_result twill__injector_try_push(twill__injector *q, const twill__job *job)
-{
-    /* relaxed: only a starting guess; the CAS below decides. */
-    uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    for (;;) {
-        if (pos & TWILL__INJ_CLOSED_BIT)
-            return TWILL__INJ_CLOSED;
-        /* A limit below the ring size (capacity 1): relaxed head, a stale
-           one only makes us report full, and a blocked submitter re-checks. */
-        if (twill_unlikely(q->limit <= q->mask) &&
-            pos - atomic_load_explicit(&q->head, memory_order_relaxed) >= q->limit)
-            return TWILL__INJ_FULL;
-        twill__inj_cell *c = &q->cells[pos & q->mask];
-        /* acquire: pairs with the consumer's release of this cell, so its
-           read of the previous job is done before we overwrite it. */
-        uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-        int64_t dif = (int64_t)(seq - pos);
-        if (dif == 0) {
-            /* seq_cst: the claim is ordered against close()'s fetch_or in
-               one total order (the CAS fails once CLOSED is set); the
-               cell's seq, not tail, publishes the job. */
-            if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1,
-                                                      memory_order_seq_cst,
-                                                      memory_order_relaxed)) {
-                c->job = *job;
-                /* release: publishes the job to the consumer that acquires
-                   seq == pos + 1. */
-                atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
-                return TWILL__INJ_PUSHED;
-            }
-        } else if (dif < 0) {
-            return TWILL__INJ_FULL; /* the cell still holds last round's job */
-        } else {
-            pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        }
-    }
-}
-
 void twill__injector_close(twill__injector *q)
 {
     /* seq_cst: see try_push; every CAS after this one fails. */

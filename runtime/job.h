@@ -54,7 +54,8 @@ int twill__submit_inside(twill__worker *w, twill_prio prio, const twill__job *jo
 
 /* A thread that is no worker of pool: take job into the outside queue of
    its level, waiting for space as timeout_ns says (twill_submit_for).
-   The caller counts itself in pool->submitters (elastic.c's twill__submit). */
+   A caller that may wait counts itself in pool->submitters (elastic.c's
+   submit_blocking). */
 int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *job,
                           int64_t timeout_ns);
 

@@ -49,6 +49,9 @@
 #define DEQUE_INITIAL 256
 /* Yields of a submitter that found the injector full before it sleeps. */
 #define SUBMIT_SPINS 64
+/* Free cells a yielding submitter waits for before it pushes again (a
+   quarter of the queue when that is less). */
+#define SUBMIT_ROOM 64
 
 typedef struct steal_pool {
     twill__injector inj;
@@ -142,12 +145,12 @@ static void destroy(twill_pool *pool)
 
 /* ------------------------------------------------------------ submit -- */
 
-/* Outside thread: enqueue into the injector, waiting for space as
-   timeout_ns says.  A closed injector (shutdown) refuses. */
-static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
+/* Outside thread, the slow path of submit: a spawn into an isolated
+   group, or the injector was full (or is, again, for a retry). */
+static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
 {
     steal_pool *p = sp(pool);
-    if (twill_unlikely(job->iso != 0)) { /* a spawn into an isolated group: see handed */
+    if (job->iso != 0) { /* a spawn into an isolated group: see handed */
         int rc = twill__prioq_submit(&p->handed, job, timeout_ns);
         if (rc == 0)
             twill__event_notify(&p->work_ev);
@@ -157,9 +160,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     int spins = 0;
     for (;;) {
         twill__inj_result r = twill__injector_try_push(&p->inj, job);
-        if (twill_likely(r == TWILL__INJ_PUSHED)) {
-            /* twill_run's waiter blocks right after this: it hands its CPU
-               over (park.h) */
+        if (r == TWILL__INJ_PUSHED) {
             twill__event_notify_as(&p->work_ev, job->kind == TWILL__JOB_RUN);
             return 0;
         }
@@ -169,10 +170,20 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
             return EAGAIN;
         /* Full: retry a while before sleeping.  A stream of submissions to
            busy workers finds a slot within a few yields, so it pays neither
-           a sleep nor, on every pop meanwhile, the workers' wake-up call. */
+           a sleep nor, on every pop meanwhile, the workers' wake-up call.
+           While yielding, wait until SUBMIT_ROOM cells are free rather than
+           one: pushing into each cell as soon as a worker frees it puts us
+           on the line that worker reads next (a cell is 40 bytes), and the
+           line travels back and forth for every job; with room ahead we
+           fill cells the workers left a while ago.  Bounded by
+           SUBMIT_SPINS: the sleep that follows takes the first free cell,
+           so a submitter never waits beside free cells for long (issue 15). */
         if (spins < SUBMIT_SPINS) {
-            spins++;
-            sched_yield();
+            uint64_t room = p->inj.limit / 4 < SUBMIT_ROOM ? p->inj.limit / 4 : SUBMIT_ROOM;
+            do {
+                spins++;
+                sched_yield();
+            } while (spins < SUBMIT_SPINS && !twill__injector_room(&p->inj, room));
             continue;
         }
         uint32_t key = twill__event_prepare(&p->space_ev);
@@ -196,6 +207,23 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
         }
         twill__event_wait(&p->space_ev, key, left);
     }
+}
+
+/* Outside thread: enqueue into the injector, waiting for space as
+   timeout_ns says.  A closed injector (shutdown) refuses.  The fast path
+   is one push and one notify (a load of the sleepers' count); anything
+   else, submit_wait. */
+static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
+{
+    steal_pool *p = sp(pool);
+    if (twill_likely(job->iso == 0) &&
+        twill_likely(twill__injector_try_push(&p->inj, job) == TWILL__INJ_PUSHED)) {
+        /* twill_run's waiter blocks right after this: it hands its CPU
+           over (park.h) */
+        twill__event_notify_as(&p->work_ev, job->kind == TWILL__JOB_RUN);
+        return 0;
+    }
+    return submit_wait(pool, job, timeout_ns);
 }
 
 /* ---------------------------------------------------- private stack -- */

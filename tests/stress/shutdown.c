@@ -178,11 +178,14 @@ static long one_round(twill_sched sched, twill_stop how, twill_idle idle, uint64
    destroy waits until each has left its call before freeing the pool.
    Without that wait ThreadSanitizer reports the pool's free racing a
    submitter's last touch of the injector.  Each thread makes exactly one
-   call, and destroy starts only once all of them are inside it (the
-   runtime's count of submitters in flight, read here as a probe): a call
-   that starts after destroy would be a use after free in any runtime. */
+   call, at its own level (LOW, NORMAL, HIGH: each level's queue is full),
+   and destroy starts only once all of them are inside it, waiting (the
+   runtime's count of submitters that may wait, read here as a probe): a
+   call that starts after destroy would be a use after free in any
+   runtime. */
 typedef struct blocked {
     twill_pool *pool;
+    twill_prio prio;
     _Atomic long *ran;
     int rc;
 } blocked;
@@ -223,7 +226,7 @@ static int count_ran(void *arg)
 static void *submit_once(void *arg)
 {
     blocked *b = arg;
-    b->rc = twill_submit(b->pool, count_ran, b->ran);
+    b->rc = twill_submit_prio(b->pool, b->prio, count_ran, b->ran, -1);
     return NULL;
 }
 
@@ -246,10 +249,21 @@ static long destroy_round(twill_sched sched, uint64_t *seed)
     while (accepted < 2) /* the worker may not have taken held_task yet */
         if (twill_submit_for(pool, count_ran, &ran, 0) == 0)
             accepted++;
+    /* Now held_task runs (it left the full queue): fill HIGH and LOW too. */
+    for (int i = 0; i < 4; i++)
+        if (twill_submit_prio(pool, i < 2 ? TWILL_PRIO_HIGH : TWILL_PRIO_LOW, count_ran, &ran,
+                              0) == 0)
+            accepted++;
+    if (accepted != 6) {
+        fprintf(stderr, "FAIL: HIGH and LOW did not take 2 tasks each (%ld taken)\n", accepted);
+        atomic_store_explicit(&h.open, 1, memory_order_release);
+        twill_pool_destroy(pool);
+        return 1;
+    }
     blocked b[SUBMITTERS];
     pthread_t th[SUBMITTERS], rel;
     for (int i = 0; i < SUBMITTERS; i++) {
-        b[i] = (blocked){pool, &ran, -1};
+        b[i] = (blocked){pool, (twill_prio)(i % 3 - 1), &ran, -1};
         pthread_create(&th[i], NULL, submit_once, &b[i]);
     }
     /* relaxed: a probe; the watchdog bounds the wait. */

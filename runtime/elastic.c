@@ -233,7 +233,8 @@ int twill_pool_resize(twill_pool *pool, unsigned workers)
     if (atomic_load_explicit(&pool->max_workers, memory_order_relaxed) < workers)
         atomic_store_explicit(&pool->max_workers, workers, memory_order_relaxed);
     /* relaxed: read by the workers between tasks as a request; the
-       wake-up's epoch (release) makes a parked one see it. */
+       wake-up that follows (a fence, then a claim of every sleeper's
+       word, park.c) makes a parked one see it. */
     atomic_store_explicit(&pool->leave_from, workers < old ? workers : UINT32_MAX,
                           memory_order_relaxed);
     if (workers >= old) {

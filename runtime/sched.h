@@ -14,7 +14,7 @@
  *   sched.h                this interface; inline dispatch to the fast paths
  *   sched_steal.[ch]       work stealing: private stack, deque, injector,
  *                          stealing, spinning, parking, termination
- *   sched_central.c        the classic pool: one FIFO, a mutex, a condvar
+ *   sched_central.c        the classic pool: one FIFO, a mutex, sleeper words
  *   deque injector park topology   the stealing scheduler's parts
  *   trace                  the timeline trace's rings and JSON writer
  *   completion.h task.h os.h common.h   leaves: words, records, OS calls

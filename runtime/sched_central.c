@@ -82,8 +82,8 @@ static void destroy(twill_pool *pool)
     central *c = cq(pool);
     if (c == NULL)
         return;
-    /* Inherited through fork(), the condition variables may still count
-       the parent's waiters, and destroying them would wait for those
+    /* Inherited through fork(), the condition variable may still count
+       the parent's waiters, and destroying it would wait for those
        forever: memory only. */
     if (twill__pool_usable(pool) == 0) {
         pthread_cond_destroy(&c->space);

@@ -18,8 +18,8 @@
 
 #include "common.h"
 
-/* A sleeper of a targeted event (or of the central scheduler, which uses
-   the same words under its lock): one per worker slot. */
+/* A sleeper of a targeted event (or of a scheduler that arms and claims
+   the same words under its own lock): one per worker slot. */
 typedef struct twill__sleeper {
     /* 1 from the sleeper's announce until a waker claims it (CAS 1 -> 0,
        then a futex wake) or the sleeper takes it back (exchange to 0).
@@ -89,8 +89,8 @@ bool twill__event_wait_as(twill__event *ev, twill__sleeper *s, int64_t timeout_n
    starts the moment it sleeps, without waiting for an idle CPU to wake). */
 void twill__event_wake(twill__event *ev, int n, bool here);
 
-/* Sleeper words without an event, under their owner's lock (the central
-   scheduler).  The sleeper arms its word (and records its CPU), then
+/* Sleeper words without an event, armed and claimed under their owner's
+   lock (a scheduler whose queue has one).  The sleeper arms its word (and records its CPU), then
    sleep waits until a waker claims it, a spurious wake-up, or timeout_ns
    (< 0: no limit), takes the word back and returns true if it was
    claimed.  wake_one claims and wakes one armed sleeper of s[0..n), one

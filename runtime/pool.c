@@ -186,7 +186,6 @@ static int build_pool(twill_pool *pool, const twill_config *cfg)
     int rc = twill__topo_create(&pool->topo, cfg->pin);
     if (rc != 0)
         return rc;
-    pool->own_places = twill__topo_own_places(pool->topo);
     unsigned n = cfg->workers != 0 ? cfg->workers : default_workers(pool->topo);
     if (n > TWILL_MAX_WORKERS) /* a default on a huge machine */
         n = TWILL_MAX_WORKERS;

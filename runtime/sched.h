@@ -187,7 +187,6 @@ struct twill_pool {
     char name[16];
     unsigned fork_gen;         /* twill__fork_gen when created (pool.c) */
     twill__topo *topo;
-    unsigned own_places;       /* twill__topo_own_places: workers that never share a CPU */
     /* TWILL_MAX_WORKERS slots, zeroed lazily (calloc); slot i is set up
        when worker i first starts (elastic.c) and kept, with its counters
        and its (empty) deque, after that worker exits. */
@@ -799,7 +798,8 @@ static inline bool twill__sched_demand(twill__worker *w)
 static inline bool twill__sched_may_spin(const twill_pool *pool, unsigned spinning)
 {
     unsigned n = twill__pool_nworkers(pool);
-    return pool->idle != TWILL_IDLE_DEFAULT || n <= pool->own_places || 2 * spinning < n;
+    return pool->idle != TWILL_IDLE_DEFAULT || 2 * spinning < n ||
+           n <= twill__topo_own_places(pool->topo);
 }
 
 /* Worker w, idle: look for work as the pool's idle policy says, and

@@ -124,8 +124,7 @@ static void link_tail(central *c, twill__task *t, uint8_t how)
     /* relaxed: a hint for lock-free readers; the lock orders the rest. */
     atomic_store_explicit(&c->length, atomic_load_explicit(&c->length, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    /* twill_run's waiter blocks right after its submit */
-    wake_one_locked(c, t->job.kind == TWILL__JOB_RUN);
+    wake_one_locked(c, twill__job_caller_blocks(&t->job));
 }
 
 /* Lock held. */

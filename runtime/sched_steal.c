@@ -161,7 +161,7 @@ static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64
     for (;;) {
         twill__inj_result r = twill__injector_try_push(&p->inj, job);
         if (r == TWILL__INJ_PUSHED) {
-            twill__event_notify_as(&p->work_ev, job->kind == TWILL__JOB_RUN);
+            twill__event_notify_as(&p->work_ev, twill__job_caller_blocks(job));
             return 0;
         }
         if (r == TWILL__INJ_CLOSED)
@@ -218,9 +218,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     steal_pool *p = sp(pool);
     if (twill_likely(job->iso == 0) &&
         twill_likely(twill__injector_try_push(&p->inj, job) == TWILL__INJ_PUSHED)) {
-        /* twill_run's waiter blocks right after this: it hands its CPU
-           over (park.h) */
-        twill__event_notify_as(&p->work_ev, job->kind == TWILL__JOB_RUN);
+        twill__event_notify_as(&p->work_ev, twill__job_caller_blocks(job));
         return 0;
     }
     return submit_wait(pool, job, timeout_ns);

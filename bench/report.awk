@@ -133,10 +133,6 @@ function targets(    b, t, tw2) {
                                           probe["wake-spin", "mutexpool", "median_us"]), "<=", 1.5)
 }
 
-function ratio(a, b) {
-    return a == "" || b == "" || b + 0 == 0 ? "" : a / b
-}
-
 function overhead_data(    b, i, line) {
     line = "workload"
     for (i = 2; i <= nimpl; i++) line = line " " order[i]

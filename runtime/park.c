@@ -45,11 +45,23 @@
  * This loses nothing: a spinner stops spinning (decrement) before it
  * announces itself in step 1, so a producer that saw it spinning published
  * before that announce and the spinner's re-check (step 4) sees the item.  A
- * spinner that finds work notifies once more, so if it was the last spinner
- * a sleeper takes over the search (Go's "spinning M" rule).
+ * spinner that finds work hands the search over (Go's "spinning M" rule),
+ * but only when something is left to find: after its decrement and a full
+ * barrier, if someone sleeps and nobody else spins, it re-checks every
+ * queue and wakes a sleeper only if an item is still there.  That is
+ * Dekker again, between (publish ; barrier ; load spinning) in a producer
+ * that skipped and (decrement spinning ; barrier ; load the queues) in the
+ * spinner: either the producer saw the decrement (and wakes, or another
+ * spinner covers it, recursively), or the spinner sees the item.  So the
+ * producer's side needs a real barrier before it trusts a spinner: notify
+ * fences when it sees a waiter, also in the asymmetric mode (the spinner
+ * is hot here, on its way to a task, and membarrier() costs it ~50 us
+ * while another CPU runs one of our threads).  A spinner whose find took
+ * the last item wakes nobody, so a lone wake-up (a twill_run, a stray
+ * submit) costs one futex wake, not two in a row.
  *
  * Wake-ups.  A producer wakes one sleeper per publication (an idle worker
- * that then finds more work wakes the next one, see sched_steal.c).  Shutdown
+ * that finds work and sees more left wakes the next one, see sched_steal.c).  Shutdown
  * and termination wake all.  Spurious wake-ups are allowed everywhere: every
  * caller loops and re-checks.
  *

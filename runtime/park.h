@@ -117,9 +117,18 @@ static inline void twill__event_notify_as(twill__event *ev, bool here)
     else
         atomic_thread_fence(memory_order_seq_cst);
     /* relaxed: ordered by the barrier above (see park.c). */
-    if (twill_unlikely(atomic_load_explicit(&ev->waiters, memory_order_relaxed) != 0) &&
-        atomic_load_explicit(&ev->spinning, memory_order_relaxed) == 0)
-        twill__event_wake(ev, 1, here);
+    if (twill_unlikely(atomic_load_explicit(&ev->waiters, memory_order_relaxed) != 0)) {
+        /* Someone sleeps.  A skip because a spinner is still counted must
+           come after a full barrier on our side too: that spinner's
+           hand-over re-checks the queues after its spin_end and wakes only
+           if it sees our item (Dekker, park.c "Spinners"), and in the
+           asymmetric mode nobody issues membarrier() for it. */
+        if (ev->asymmetric)
+            atomic_thread_fence(memory_order_seq_cst);
+        /* relaxed: ordered by the fence (either mode's). */
+        if (atomic_load_explicit(&ev->spinning, memory_order_relaxed) == 0)
+            twill__event_wake(ev, 1, here);
+    }
 }
 
 /* The usual producer: it keeps running after the notify. */
@@ -143,6 +152,21 @@ static inline void twill__event_spin_begin(twill__event *ev)
 static inline void twill__event_spin_end(twill__event *ev)
 {
     atomic_fetch_sub_explicit(&ev->spinning, 1, memory_order_seq_cst);
+}
+
+/* A spinner that found work, after spin_end: is a hand-over due?  True
+   when someone sleeps and nobody else spins; the caller then re-checks
+   every queue and, if an item is still there, wakes a sleeper
+   (twill__event_wake) to search on in its place (park.c, "Spinners"). */
+static inline bool twill__event_handover_due(twill__event *ev)
+{
+    /* seq_cst fence: our decrement before our loads of waiters and, after
+       this, of the queues; pairs with the producers' fence between their
+       publication and their load of spinning (notify). */
+    atomic_thread_fence(memory_order_seq_cst);
+    /* relaxed: ordered by the fence. */
+    return atomic_load_explicit(&ev->waiters, memory_order_relaxed) != 0 &&
+           atomic_load_explicit(&ev->spinning, memory_order_relaxed) == 0;
 }
 
 /* Wake every sleeper (shutdown, termination). */

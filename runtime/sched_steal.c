@@ -690,9 +690,10 @@ static int park(twill__worker *w, int64_t timeout_ns)
 
 /* Idle: spin, park, and after every wake-up spin again (a woken worker is
    a spinner, which keeps the hand-over chain going).  While it spins it is
-   counted in the event's `spinning`; a spinner that finds work notifies
-   once, so if it was the last spinner a sleeper takes over the search.  A
-   worker coming from work spins only if few others do (sched_may_spin). */
+   counted in the event's `spinning`; a spinner that finds work and was the
+   last one re-checks the queues and, if work is left, wakes a sleeper to
+   take over the search.  A worker coming from work spins only if few
+   others do (sched_may_spin). */
 static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
 {
     twill_pool *pool = w->pool;
@@ -708,15 +709,14 @@ static int idle(twill__worker *w, twill__found *f, int64_t timeout_ns)
             twill__event_spin_begin(ev);
             bool got = twill__sched_spin(w, f);
             twill__event_spin_end(ev);
+            /* The hand-over: if we were the last spinner, a producer may
+               have skipped its wake-up on our account; if its item is
+               still queued, a sleeper takes over the search (the found
+               task may block).  If nothing is left, nobody is woken: the
+               wake-up's cost stays off the found task's way. */
             if (got) {
-                /* StoreLoad between our spin_end and the hand-over's load
-                   of waiters: in membarrier mode notify has only a
-                   compiler barrier, and here the heavy side is a third
-                   thread (a late sleeper), so on weakly ordered CPUs a
-                   hand-over could be missed.  Once per idle-to-busy
-                   transition. */
-                atomic_thread_fence(memory_order_seq_cst);
-                twill__event_notify(ev);
+                if (twill__event_handover_due(ev) && work_visible(pool))
+                    twill__event_wake(ev, 1, false);
                 return TWILL__IDLE_WORK;
             }
         }

@@ -120,7 +120,8 @@ check() {
 
 echo "model: park.pml with spin $("$spin" -V | awk '{print $3}')${MODEL_FLAGS:+, $MODEL_FLAGS}; 3 workers: ${flags3[*]}"
 for variant in correct NO_RECHECK LATE_PUBLISH ARM_AFTER_RECHECK NO_CLAIM \
-               NO_HANDOVER SPIN_END_AFTER_ANNOUNCE WOKEN_TAKES_DIRECTLY; do
+               NO_HANDOVER HANDOVER_BEFORE_SPIN_END SPIN_END_AFTER_ANNOUNCE \
+               WOKEN_TAKES_DIRECTLY; do
     for mode in safety liveness; do
         check "$variant" "$mode" 2
     done

@@ -30,9 +30,11 @@
  *     spin():  spinning++                         (twill__event_spin_begin)
  *              up to TWILL__SPIN_ROUNDS take attempts (find_work)
  *              spinning--                 (seq_cst; twill__event_spin_end)
- *              found work: notify once more -- the HAND-OVER: if this was
- *              the last spinner, a sleeper takes over the search -- and run
- *              it (back to the busy loop).  Found nothing: park().
+ *              found work: the HAND-OVER -- if someone sleeps and this was
+ *              the last spinner (twill__event_handover_due), re-check the
+ *              queues one at a time (work_visible) and, if an item is
+ *              left, wake a sleeper to take over the search -- then run
+ *              the task (back to the busy loop).  Found nothing: park().
  *     park():  1. armed[me] = 1, waiters++ (seq_cst: the announce)
  *              3. full barrier            (membarrier() and/or seq_cst fence)
  *                 -- steps 1-3 are twill__event_prepare_as --
@@ -61,9 +63,13 @@
  *   reading a spinner S still counted.  S decrements `spinning` BEFORE its
  *   announce, so if S finds nothing, its park re-check (after the announce)
  *   sees the item.  If S finds work (perhaps another item), S's hand-over
- *   notify is a producer in (a)'s sense: it wakes a sleeper, or the other
- *   spinners take the duty over (recursively), or a worker that announces
- *   later re-checks and sees the item.  (c) A woken worker is a spinner
+ *   is the other half of a Dekker pair with that producer: S decrements
+ *   `spinning`, then reads waiters and the queues; the producer published,
+ *   then read `spinning` (a real barrier on both sides: notify fences
+ *   before trusting a spinner).  So S sees the item and wakes a sleeper,
+ *   or the producer saw S's decrement (and woke, or another spinner takes
+ *   the duty over, recursively), or nobody slept when S looked and a
+ *   worker that announces later re-checks and sees the item.  (c) A woken worker is a spinner
  *   again, so the chain continues: every item skipped on S's behalf is
  *   either taken by a spinner, seen by a re-check, or followed by a wake-up.
  *
@@ -183,6 +189,12 @@
  *                     W0 takes one and its task never returns.  (A push
  *                     between the spinner's successful take and its
  *                     spin_end is skipped too: the hand-over covers it.)
+ *   HANDOVER_BEFORE_SPIN_END
+ *                     the spinner that found work does the hand-over's
+ *                     look (waiters, spinning, the queues) before its
+ *                     spin_end: a push after the look but before the
+ *                     decrement is skipped by its producer (a spinner is
+ *                     still counted) and by the hand-over.
  *   SPIN_END_AFTER_ANNOUNCE
  *                     the spinner decrements `spinning` only after its
  *                     announce and re-check: a push after the re-check sees
@@ -373,6 +385,14 @@ inline produce(qi)
     :: else \
     fi
 
+/* One step of the hand-over's look: read queue j, wake if it holds an
+   item. */
+#define HANDOVER_LOOK(j) \
+    if \
+    :: q[j] > 0 -> goto wake \
+    :: else \
+    fi
+
 /* Where park() returns to: go_idle spins again, after a wake-up (AFTER_WAIT)
    and after a re-check that found work (AFTER_CANCEL) alike. */
 #if defined(WOKEN_TAKES_DIRECTLY) || defined(SLEPT_TAKES_DIRECTLY)
@@ -486,12 +506,41 @@ cancel:
     goto AFTER_CANCEL;
 
 found:
+#ifdef HANDOVER_BEFORE_SPIN_END
+    goto handover;                      /* BUG: looks before it stops */
+handed:
+    atomic { spinning--; tries = 0 };
+    goto running;
+#endif
     atomic { spinning--; tries = 0 };   /* spin_end */
 #ifndef NO_HANDOVER
-    notify();                           /* hand-over: if this was the last
-                                           spinner, wake a sleeper */
+handover:
+    /* the hand-over (sched_steal.c, idle): if this was the last spinner and
+       someone sleeps, re-check the queues one at a time (work_visible) and
+       wake a sleeper only if an item is still queued */
+    if
+    :: waiters > 0 && spinning == 0 ->
+        HANDOVER_LOOK(INJ);
+#if SPAWN > 0
+        HANDOVER_LOOK(0);
+        HANDOVER_LOOK(1);
+#if NW > 2
+        HANDOVER_LOOK(2);
 #endif
+#endif
+        goto after_look;
+wake:
+        wake_one();
+after_look:
+        skip
+    :: else
+    fi;
+#endif
+#ifdef HANDOVER_BEFORE_SPIN_END
+    goto handed
+#else
     goto running
+#endif
 }
 
 active [NP] proctype producer()

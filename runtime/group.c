@@ -265,17 +265,23 @@ static TWILL_COLD int wait_isolated(twill__group_ctl *gr, int64_t timeout_ns)
     return rc;
 }
 
-int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
+/* Both wait calls, inline in each. */
+static inline int wait_for(twill_group *g, int64_t timeout_ns)
 {
     if (g == NULL)
         return EINVAL;
     twill__group_ctl *gr = as_ctl(g);
     /* The owner (a plain group, set by init on a worker of its pool, never
        twill__outside, which a forked child's thread is) needs no more
-       checks. */
+       checks.  Nothing pending (a task that spawned nothing, or whose
+       tasks all ended: private ones hold the token, task.h): done,
+       without wait_group's frame, as wait_group itself would return. */
     struct twill__fast *self = TWILL__ABI(self);
-    if (twill_likely(gr->owner == self))
+    if (twill_likely(gr->owner == self)) {
+        if (twill__completed(&gr->pending))
+            return collect(gr);
         return wait_group(gr, (twill__worker *)self, timeout_ns);
+    }
     if (twill_unlikely(gr->magic != GROUP_MAGIC))
         return gr->magic == ISOLATED_MAGIC ? wait_isolated(gr, timeout_ns) : EINVAL;
     int rc = twill__pool_usable(gr->pool);
@@ -284,9 +290,14 @@ int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
     return wait_group(gr, twill__self_in(gr->pool), timeout_ns);
 }
 
+int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
+{
+    return wait_for(g, timeout_ns);
+}
+
 int twill_group_wait(twill_group *g)
 {
-    return twill_group_wait_for(g, -1);
+    return wait_for(g, -1);
 }
 
 void twill_group_cancel(twill_group *g)

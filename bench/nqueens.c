@@ -58,17 +58,23 @@ static int queens_task(void *p)
         a->count = 1;
         return 0;
     }
+    /* Locals, so that the calls below (which may write any memory, as far
+       as the compiler knows) do not make it reload n, row and the board:
+       the same loop as queens_serial's. */
+    int n = a->n, row = a->row;
+    signed char col[QUEENS_MAX];
+    memcpy(col, a->col, sizeof col); /* fixed size: two moves, not a call */
     queens_arg child[QUEENS_MAX];
     par_group g;
     int rc = par_group_init(&g), spawned = 0;
-    for (int c = 0; c < a->n && !rc; c++) {
-        if (!safe(a->col, a->row, c))
+    for (int c = 0; c < n && !rc; c++) {
+        if (!safe(col, row, c))
             continue;
         queens_arg *k = &child[spawned++];
-        k->n = a->n;
-        k->row = a->row + 1;
-        memcpy(k->col, a->col, (size_t)a->row);
-        k->col[a->row] = (signed char)c;
+        k->n = n;
+        k->row = row + 1;
+        memcpy(k->col, col, sizeof k->col);
+        k->col[row] = (signed char)c;
         rc = par_group_spawn(&g, queens_task, k);
     }
     int wrc = par_group_wait(&g);

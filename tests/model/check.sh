@@ -8,7 +8,8 @@
 # at the default size (2 workers), plus, with 3 workers (a smaller
 # configuration, safety only: liveness there costs ~13 s), the correct model
 # and SLEPT_TAKES_DIRECTLY, which needs a third worker to go wrong (see
-# park.pml).  Prints one line per search.  Exits 0 only if the correct model
+# park.pml), and with 3 workers and a spawn ("3sw"), the correct model and
+# HANDOVER_INJECTOR_ONLY, which needs both.  Prints one line per search.  Exits 0 only if the correct model
 # passes every search AND every bug variant is rejected by every search, with
 # the expected kind of error (an assertion for safety, an acceptance cycle
 # for liveness): a bug variant that "fails" for some other reason (depth
@@ -28,6 +29,7 @@
 #                "-DTRIES=2" (bigger; the default size keeps the whole script
 #                to about half a minute)
 #   MODEL3_FLAGS the -D flags of the 3-worker runs (default: $flags3 below)
+#   MODEL3S_FLAGS the same for the 3-worker runs with a spawn ($flags3s)
 #   MODEL_KEEP   a directory: keep each rejected variant's trail and its
 #                replay (spin -t -p) there
 #   VERBOSE=1    print the tail of each replayed trail
@@ -38,6 +40,7 @@ spin=${SPIN:-spin}
 cc=${CC:-cc}
 read -ra flags2 <<<"${MODEL_FLAGS:-}"  # lists of -D words
 read -ra flags3 <<<"${MODEL3_FLAGS:--DNW=3 -DNP=1 -DK=3 -DSPAWN=0 -DSPURIOUS=0}"
+read -ra flags3s <<<"${MODEL3S_FLAGS:--DNW=3 -DNP=1 -DK=2 -DSPAWN=1 -DSPURIOUS=0}"
 keep=${MODEL_KEEP:-}
 maxdepth=10000          # the correct model's depth is ~160 (safety) and ~280
                         # (liveness); a hit means trouble
@@ -58,7 +61,11 @@ status=0
 check() {
     local variant=$1 mode=$2 nw=$3 dir="$tmp/$1-$2-$3" defs=() ccdefs=() panargs=()
     local want err out t0 t1 rc opt=-O1 flags=()
-    if [ "$nw" = 3 ]; then flags=("${flags3[@]}"); else flags=("${flags2[@]}"); fi
+    case $nw in
+        3) flags=("${flags3[@]}") ;;
+        3s) flags=("${flags3s[@]}") ;;
+        *) flags=("${flags2[@]}") ;;
+    esac
     # -O0 for the bug variants: their searches stop early, and compiling
     # pan.c costs more than searching.  -DREVERSE (pan tries the processes
     # in the other order) only changes the search order; it reaches every
@@ -118,7 +125,7 @@ check() {
     fi
 }
 
-echo "model: park.pml with spin $("$spin" -V | awk '{print $3}')${MODEL_FLAGS:+, $MODEL_FLAGS}; 3 workers: ${flags3[*]}"
+echo "model: park.pml with spin $("$spin" -V | awk '{print $3}')${MODEL_FLAGS:+, $MODEL_FLAGS}; 3 workers: ${flags3[*]}; 3s: ${flags3s[*]}"
 for variant in correct NO_RECHECK LATE_PUBLISH ARM_AFTER_RECHECK NO_CLAIM \
                NO_HANDOVER HANDOVER_BEFORE_SPIN_END SPIN_END_AFTER_ANNOUNCE \
                WOKEN_TAKES_DIRECTLY; do
@@ -128,6 +135,9 @@ for variant in correct NO_RECHECK LATE_PUBLISH ARM_AFTER_RECHECK NO_CLAIM \
 done
 for variant in correct SLEPT_TAKES_DIRECTLY; do
     check "$variant" safety 3
+done
+for variant in correct HANDOVER_INJECTOR_ONLY; do
+    check "$variant" safety 3s
 done
 if [ $status = 0 ]; then
     echo "model: PASS (correct protocol verified; every seeded bug rejected)"

@@ -195,6 +195,14 @@
  *                     spin_end: a push after the look but before the
  *                     decrement is skipped by its producer (a spinner is
  *                     still counted) and by the hand-over.
+ *   HANDOVER_INJECTOR_ONLY
+ *                     the hand-over's look reads only the injector: an
+ *                     item a busy worker pushed onto its deque while a
+ *                     spinner was counted (its wake-up skipped) is missed
+ *                     when that spinner takes another item.  Needs three
+ *                     workers and a spawn (check.sh's "3s" size): two
+ *                     workers end up running tasks that never return, the
+ *                     third asleep, the spawned item on a deque.
  *   SPIN_END_AFTER_ANNOUNCE
  *                     the spinner decrements `spinning` only after its
  *                     announce and re-check: a push after the re-check sees
@@ -521,7 +529,7 @@ handover:
     if
     :: waiters > 0 && spinning == 0 ->
         HANDOVER_LOOK(INJ);
-#if SPAWN > 0
+#if SPAWN > 0 && !defined(HANDOVER_INJECTOR_ONLY)
         HANDOVER_LOOK(0);
         HANDOVER_LOOK(1);
 #if NW > 2

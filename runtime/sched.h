@@ -467,8 +467,8 @@ static inline bool twill__help_plain(const twill__worker *w)
    producer and waits out its slice: 1.87 ms from submit to start instead
    of 4.2 us, measured with TWILL_PIN=none (bench_futexwake, no runtime,
    shows the same: 20 us of sched_yield before a futex sleep, 1.84 ms; 20
-   us of pauses, 5.4 us).  Pinned, the woken worker runs on its own CPU, where
-   nothing needs preempting. */
+   us of pauses, 5.4 us).  Pinned, the woken worker runs on its own CPU,
+   where nothing needs preempting. */
 #define TWILL__SPIN_ROUNDS 64
 #define TWILL__PAUSE_BURST 64
 

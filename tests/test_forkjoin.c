@@ -17,20 +17,6 @@
 
 #include "testutil.h"
 
-/* Inside a task: fail the task with the current line number. */
-#define CHECK(cond)              \
-    do {                         \
-        if (!(cond))             \
-            return __LINE__;     \
-    } while (0)
-
-/* Run a checking task on a worker of p and fail the test with its line. */
-#define RUN_CHECKS(p, fn, arg)                                                  \
-    do {                                                                        \
-        int line_ = twill_run((p), (fn), (arg));                                \
-        cr_assert_eq(line_, 0, "worker-side check at line %d failed", line_);   \
-    } while (0)
-
 static const unsigned WORKER_COUNTS[] = {2, 4};
 #define FOR_EACH_WORKER_COUNT(w)                                                       \
     for (size_t wi_ = 0; wi_ < sizeof WORKER_COUNTS / sizeof WORKER_COUNTS[0]; wi_++) \

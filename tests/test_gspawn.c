@@ -18,18 +18,6 @@
 
 #include "testutil.h"
 
-#define CHECK(cond)              \
-    do {                         \
-        if (!(cond))             \
-            return __LINE__;     \
-    } while (0)
-
-#define RUN_CHECKS(p, fn, arg)                                                  \
-    do {                                                                        \
-        int line_ = twill_run((p), (fn), (arg));                                \
-        cr_assert_eq(line_, 0, "worker-side check at line %d failed", line_);   \
-    } while (0)
-
 /* One task of a test: how often it ran and was discarded, and whether
    twill_current_group named its group while it ran. */
 typedef struct slot {

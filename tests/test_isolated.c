@@ -21,13 +21,6 @@
 
 #include "testutil.h"
 
-/* Inside a task: fail the task with the current line number. */
-#define CHECK(cond)          \
-    do {                     \
-        if (!(cond))         \
-            return __LINE__; \
-    } while (0)
-
 /* ---------------------------------------------------- where tasks run -- */
 
 static _Thread_local int ctx[512];

@@ -26,6 +26,20 @@
 /* Longest any test waits for an event before failing. */
 #define TEST_WAIT_NS (20LL * 1000000000LL)
 
+/* Inside a task: fail the task with the current line number. */
+#define CHECK(cond)              \
+    do {                         \
+        if (!(cond))             \
+            return __LINE__;     \
+    } while (0)
+
+/* Run a checking task on a worker of p and fail the test with its line. */
+#define RUN_CHECKS(p, fn, arg)                                                  \
+    do {                                                                        \
+        int line_ = twill_run((p), (fn), (arg));                                \
+        cr_assert_eq(line_, 0, "worker-side check at line %d failed", line_);   \
+    } while (0)
+
 static inline twill_config test_config(unsigned workers)
 {
     twill_config cfg;

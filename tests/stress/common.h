@@ -1,15 +1,29 @@
 /*
  * stress/common.h — shared bits of the stress programs: a watchdog that
- * turns a hang into a failure, a tiny RNG, and a busy delay used to vary
- * timing (never to synchronise).
+ * turns a hang into a failure, a failure count (FAIL), a tiny RNG, and a
+ * busy delay used to vary timing (never to synchronise).
  */
 #ifndef TWILL_STRESS_COMMON_H
 #define TWILL_STRESS_COMMON_H
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Failures found so far, by any thread (FAIL); a program that counts its
+   own way leaves it unused. */
+__attribute__((unused)) static long stress_failures;
+
+/* Report a failure, from any thread: a line on stderr, and one more in
+   stress_failures. */
+#define FAIL(...)                                                   \
+    do {                                                            \
+        fprintf(stderr, "FAIL: " __VA_ARGS__);                      \
+        fputc('\n', stderr);                                        \
+        __atomic_add_fetch(&stress_failures, 1, __ATOMIC_RELAXED);  \
+    } while (0)
 
 static void stress_watchdog_fired(int sig)
 {

@@ -47,15 +47,6 @@ enum {
     LOOP_N = 100000,
 };
 
-static long failures;
-
-#define FAIL(...)                                         \
-    do {                                                  \
-        fprintf(stderr, "FAIL: " __VA_ARGS__);            \
-        fputc('\n', stderr);                              \
-        __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED); \
-    } while (0)
-
 /* Work of a varied length so that work is in flight and the load is
    uneven: mostly under 100 iterations, one index in 64 about 3000, so
    workers run dry at different times and steal all through a phase. */
@@ -379,7 +370,7 @@ int main(int argc, char **argv)
     for (size_t s = 0; s < 2; s++) {
         for (unsigned workers = 2; workers <= 4; workers += 2) {
             int64_t t0 = stress_now_ns();
-            long before = __atomic_load_n(&failures, __ATOMIC_RELAXED);
+            long before = __atomic_load_n(&stress_failures, __ATOMIC_RELAXED);
             config_result res = run_config(scheds[s].sched, workers, rounds);
             printf("forkjoin stress (%s, %u workers): %d rounds of a %d-leaf join tree, "
                    "%d group tasks (+%d children) from 2 outside threads and a worker, "
@@ -388,14 +379,14 @@ int main(int argc, char **argv)
                    scheds[s].name, workers, rounds, LEAVES, GROUP_TASKS,
                    GROUP_TASKS / CHILD_EVERY, LOOP_N, (unsigned long long)res.tasks_run,
                    (unsigned long long)res.steals,
-                   __atomic_load_n(&failures, __ATOMIC_RELAXED) - before,
+                   __atomic_load_n(&stress_failures, __ATOMIC_RELAXED) - before,
                    (double)(stress_now_ns() - t0) / 1e9);
             if (scheds[s].sched == TWILL_SCHED_STEALING && res.steals == 0)
                 FAIL("no steal happened: the run did not exercise stealing");
         }
     }
     free(gtasks);
-    long bad = __atomic_load_n(&failures, __ATOMIC_RELAXED);
+    long bad = __atomic_load_n(&stress_failures, __ATOMIC_RELAXED);
     if (bad != 0) {
         printf("forkjoin stress: FAILED (%ld problems)\n", bad);
         return 1;

@@ -53,15 +53,6 @@ enum {
     LEFT = 2000,                 /* (c): tasks spawned and left behind */
 };
 
-static long failures;
-
-#define FAIL(...)                                           \
-    do {                                                    \
-        fprintf(stderr, "FAIL: " __VA_ARGS__);              \
-        fputc('\n', stderr);                                \
-        __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED); \
-    } while (0)
-
 typedef struct slot {
     _Atomic long spawned, ran, discarded;
 } slot;
@@ -307,8 +298,8 @@ int main(int argc, char **argv)
             for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
                 round_on(s == 0 ? TWILL_SCHED_STEALING : TWILL_SCHED_CENTRAL, counts[k], r);
     }
-    if (failures != 0) {
-        fprintf(stderr, "stress_gspawn: %ld failures\n", failures);
+    if (stress_failures != 0) {
+        fprintf(stderr, "stress_gspawn: %ld failures\n", stress_failures);
         return 1;
     }
     printf("stress_gspawn: %d rounds ok (%ld tasks ran, %ld discarded)\n", rounds, total_ran,

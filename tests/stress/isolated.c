@@ -43,15 +43,6 @@ enum {
     SPAWNERS = 2,
 };
 
-static long failures;
-
-#define FAIL(...)                                           \
-    do {                                                    \
-        fprintf(stderr, "FAIL: " __VA_ARGS__);              \
-        fputc('\n', stderr);                                \
-        __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED); \
-    } while (0)
-
 static _Atomic long counts[SLOTS];
 static int stamps[SLOTS]; /* plain: written by the task, read by main after the round */
 static int round_now;     /* written by main between rounds only */
@@ -298,8 +289,8 @@ int main(int argc, char **argv)
             printf("isolated %s, %u workers: %d rounds of %d holders, %d slots\n", scheds[s].name,
                    workers, rounds, HOLDERS, SLOTS);
         }
-    if (failures != 0) {
-        printf("FAILED: %ld\n", failures);
+    if (stress_failures != 0) {
+        printf("FAILED: %ld\n", stress_failures);
         return 1;
     }
     printf("OK\n");

@@ -90,15 +90,6 @@ enum {
 /* P(another child) = 0xcccc.../2^64 = 0.8: geometric with mean 0.8/0.2 = 4. */
 #define UTS_CONTINUE 0xccccccccccccccccu
 
-static long failures;
-
-#define FAIL(...)                                           \
-    do {                                                    \
-        fprintf(stderr, "FAIL: " __VA_ARGS__);              \
-        fputc('\n', stderr);                                \
-        __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED); \
-    } while (0)
-
 /* ---------------------------------------------------------- the tree -- */
 
 /* Depth limit of this run: written by main before any pool exists. */
@@ -431,7 +422,7 @@ int main(int argc, char **argv)
             char config[64];
             snprintf(config, sizeof config, "%s, %u worker%s", scheds[s].name, workers,
                      workers > 1 ? "s" : "");
-            long before = __atomic_load_n(&failures, __ATOMIC_RELAXED);
+            long before = __atomic_load_n(&stress_failures, __ATOMIC_RELAXED);
             int64_t t0 = stress_now_ns();
             for (int r = 0; r < rounds; r++)
                 run_tree(pool, r % 4, &want, config);
@@ -449,12 +440,12 @@ int main(int argc, char **argv)
                    "%llu steals, %ld problems, %.2f s\n",
                    config, rounds, (unsigned long long)st.tasks_run,
                    (unsigned long long)st.steals,
-                   __atomic_load_n(&failures, __ATOMIC_RELAXED) - before,
+                   __atomic_load_n(&stress_failures, __ATOMIC_RELAXED) - before,
                    (double)(stress_now_ns() - t0) / 1e9);
             fflush(stdout);
         }
     }
-    long bad = __atomic_load_n(&failures, __ATOMIC_RELAXED);
+    long bad = __atomic_load_n(&stress_failures, __ATOMIC_RELAXED);
     if (bad != 0) {
         printf("uts_stack: FAILED (%ld problems)\n", bad);
         return 1;

@@ -41,30 +41,23 @@ static bool valid(const twill_group *g)
 int twill_group_init(twill_group *g, twill_pool *pool)
 {
     twill__worker *self = twill__self();
-    if (g == NULL)
+    if (g == NULL || (pool == NULL && self == NULL))
         return EINVAL;
-    const struct twill__fast *owner = NULL;
-    if (self != NULL && (pool == NULL || pool == self->pool)) {
-        /* The calling worker's pool (twill_current_pool): this process's
-           own, as a forked child's threads are no workers (worker.c), so
-           no fork check.  Its spawns go private (task.h) when it may. */
+    if (pool == NULL) /* the calling worker's (twill_current_pool) */
         pool = self->pool;
-        if (twill__sched_private_spawns(self))
-            owner = &self->fast;
-    } else {
-        int rc = pool == NULL ? EINVAL : twill__pool_usable(pool);
-        if (rc != 0)
-            return rc;
-    }
+    int rc = twill__pool_usable(pool);
+    if (rc != 0)
+        return rc;
+    twill__group_ctl *gr = as_ctl(g);
     /* Never read g before writing it: a fresh group on the stack holds
        whatever an earlier frame left there, possibly the bytes of an older
        group (magic and a nonzero count), so any "still busy?" test on it
        would refuse a brand-new group. */
     memset(g, 0, sizeof *g);
-    twill__group_ctl *gr = as_ctl(g);
     gr->magic = GROUP_MAGIC;
     gr->pool = pool;
-    gr->owner = owner;
+    if (self != NULL && self->pool == pool && twill__sched_private_spawns(self))
+        gr->owner = &self->fast; /* its spawns go private (task.h) */
     return 0;
 }
 
@@ -222,41 +215,38 @@ static inline int collect(twill__group_ctl *gr)
    NULL (it sleeps). */
 static int wait_group(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns)
 {
+    /* The owner first takes back its private tasks (task.h), newest first
+       (anything on its private group stack: they are all its own work),
+       until none of gr's is left unfinished; a HIGH task starts before
+       each.  A timed wait publishes them instead, so that it never runs a
+       task past its deadline or (0) at all, while they stay within
+       others' reach.  Outside isolation only: the stack's tasks carry no
+       tag; an isolated find publishes them (twill__steal_find_iso). */
+    if (w != NULL && gr->owner == &w->fast) {
+        if (gr->priv != 0 && w->iso == 0) {
+            if (timeout_ns >= 0) {
+                twill__steal_publish(w, true);
+            } else {
+                twill__steal_worker *s = &w->s;
+                while (gr->priv != 0 && s->gtop != s->glo) {
+                    /* before the pop: the HIGH task may push and pop here */
+                    if (twill_unlikely(twill__prioq_nonempty(&w->pool->high))) {
+                        twill__job_run_high(w);
+                        if (gr->priv == 0 || s->gtop == s->glo)
+                            break;
+                    }
+                    const twill__job *e = &s->gslot[--s->gtop & (TWILL__GPRIV_CAP - 1)];
+                    twill__run_private(w, e->fn, e->arg, e->ctl); /* reads e before the call */
+                }
+            }
+        }
+        /* untraced (the owner): no wait span to record when nothing is left */
+        if (twill_likely(twill__completed(&gr->pending)))
+            return collect(gr);
+    }
     twill__want want = {TWILL__FIND_HELP, -1, gr};
     int rc = twill__wait(w, &gr->pending, timeout_ns, w != NULL ? &want : NULL);
     return rc != 0 ? rc : collect(gr);
-}
-
-/* The owner's wait, something pending.  It first takes back its private
-   tasks (task.h), newest first (anything on its private group stack: they
-   are all its own work), until none of gr's is left unfinished; a HIGH
-   task starts before each.  A timed wait publishes them instead, so that
-   it never runs a task past its deadline or (0) at all, while they stay
-   within others' reach.  Outside isolation only: the stack's tasks carry
-   no tag; an isolated find publishes them (twill__steal_find_iso). */
-static int wait_owner(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns)
-{
-    if (gr->priv != 0 && w->iso == 0) {
-        if (timeout_ns >= 0) {
-            twill__steal_publish(w, true);
-        } else {
-            twill__steal_worker *s = &w->s;
-            while (gr->priv != 0 && s->gtop != s->glo) {
-                /* before the pop: the HIGH task may push and pop here */
-                if (twill_unlikely(twill__prioq_nonempty(&w->pool->high))) {
-                    twill__job_run_high(w);
-                    if (gr->priv == 0 || s->gtop == s->glo)
-                        break;
-                }
-                const twill__job *e = &s->gslot[--s->gtop & (TWILL__GPRIV_CAP - 1)];
-                twill__run_private(w, e->fn, e->arg, e->ctl); /* reads e before the call */
-            }
-            /* untraced (the owner): no wait span to record when nothing is left */
-            if (twill_likely(twill__completed(&gr->pending)))
-                return collect(gr);
-        }
-    }
-    return wait_group(gr, w, timeout_ns);
 }
 
 /* An isolated group: a worker of its pool waits under the group's tag, so
@@ -290,7 +280,7 @@ static inline int wait_for(twill_group *g, int64_t timeout_ns)
     if (twill_likely(gr->owner == self)) {
         if (twill__completed(&gr->pending))
             return collect(gr);
-        return wait_owner(gr, (twill__worker *)self, timeout_ns);
+        return wait_group(gr, (twill__worker *)self, timeout_ns);
     }
     if (twill_unlikely(gr->magic != GROUP_MAGIC))
         return gr->magic == ISOLATED_MAGIC ? wait_isolated(gr, timeout_ns) : EINVAL;

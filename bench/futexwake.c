@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "machine.h"
+
 #define TRIES 200
 #define IDLE_NS 2000000L  /* between tries: the sleeper is long asleep */
 #define BEFORE_NS 20000L  /* the sleeper's spin before it sleeps again */
@@ -46,20 +48,11 @@ static _Atomic int stamp_cpu;
 static int pin;
 static enum { NONE, YIELD, PAUSE } before;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void pin_to(int cpu)
 {
-    cpu_set_t s;
-    CPU_ZERO(&s);
-    CPU_SET(cpu, &s);
-    if (sched_setaffinity(0, sizeof s, &s) != 0)
-        perror("futexwake: sched_setaffinity");
+    int rc = machine_pin(cpu);
+    if (rc != 0)
+        fprintf(stderr, "futexwake: cannot pin to CPU %d: %s\n", cpu, strerror(rc));
 }
 
 static void *sleeper(void *arg)
@@ -73,20 +66,15 @@ static void *sleeper(void *arg)
         if (atomic_load(&word) == QUIT)
             return NULL;
         atomic_store(&stamp_cpu, sched_getcpu());
-        atomic_store(&stamp, now_s()); /* seq_cst: after stamp_cpu */
+        atomic_store(&stamp, machine_now()); /* seq_cst: after stamp_cpu */
         atomic_store(&word, SLEEPING);
-        for (double end = now_s() + BEFORE_NS * 1e-9; before != NONE && now_s() < end;)
+        double end = machine_now() + BEFORE_NS * 1e-9;
+        while (before != NONE && machine_now() < end)
             if (before == YIELD)
                 sched_yield();
             else
                 cpu_pause();
     }
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -112,10 +100,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < TRIES; i++) {
         nanosleep(&(struct timespec){0, IDLE_NS}, NULL);
         atomic_store(&stamp, 0.0);
-        double t0 = now_s();
+        double t0 = machine_now();
         atomic_store(&word, WOKEN);
         syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-        call[i] = (now_s() - t0) * 1e6;
+        call[i] = (machine_now() - t0) * 1e6;
         double t1;
         while ((t1 = atomic_load(&stamp)) == 0.0)
             ;
@@ -127,8 +115,8 @@ int main(int argc, char **argv)
     atomic_store(&word, QUIT);
     syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     pthread_join(t, NULL);
-    qsort(d, TRIES, sizeof d[0], cmp);
-    qsort(call, TRIES, sizeof call[0], cmp);
+    machine_sort(d, TRIES);
+    machine_sort(call, TRIES);
     static const char *names[] = {"none", "yield", "pause"};
     printf("bench=futexwake pin=%d before=%s median_us=%.1f p90_us=%.1f wake_call_us=%.1f "
            "on_waker_cpu=%d/%d\n",

@@ -9,16 +9,15 @@
  * two producers, a cell between a producer and the worker that pops it)
  * pays about half a round trip per transfer of its line; README "Two
  * outside producers" says what that means for bench_submit --variant 2.
+ * On a VM the figure moves with where the host runs the two vCPUs.
  * A probe run by hand, not by bench/run.  Needs 2 CPUs.
  * Usage: bench_pingpong
  */
 #define _GNU_SOURCE
-#include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
+
+#include "machine.h"
 
 #define TRIPS 1000000L
 #define RUNS 5
@@ -27,27 +26,12 @@
    main thread's, even ones the partner's. */
 static _Alignas(64) _Atomic long turn;
 
-static int pin(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* The partner: answers each odd value v with v + 1.  acquire/release: the
    turns alternate, each thread's write made after it saw the other's. */
 static void *partner(void *arg)
 {
     (void)arg;
-    if (pin(1) != 0) {
+    if (machine_pin(1) != 0) {
         fprintf(stderr, "pingpong: cannot pin to CPU 1 (needs 2 CPUs)\n");
         exit(1);
     }
@@ -59,15 +43,9 @@ static void *partner(void *arg)
     return NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(void)
 {
-    if (pin(0) != 0) {
+    if (machine_pin(0) != 0) {
         fprintf(stderr, "pingpong: cannot pin to CPU 0\n");
         return 1;
     }
@@ -79,16 +57,16 @@ int main(void)
     double ns[RUNS];
     long v = 1;
     for (int r = 0; r < RUNS; r++) {
-        double start = now_ns();
+        double start = machine_now();
         for (long i = 0; i < TRIPS; i++, v += 2) {
             atomic_store_explicit(&turn, v, memory_order_release);
             while (atomic_load_explicit(&turn, memory_order_acquire) != v + 1)
                 ;
         }
-        ns[r] = (now_ns() - start) / TRIPS;
+        ns[r] = (machine_now() - start) * 1e9 / TRIPS;
     }
     pthread_join(t, NULL);
-    qsort(ns, RUNS, sizeof ns[0], cmp_double);
+    machine_sort(ns, RUNS);
     printf("bench=pingpong cpus=0,1 round_trip_ns=%.1f min_ns=%.1f max_ns=%.1f\n", ns[RUNS / 2],
            ns[0], ns[RUNS - 1]);
     return 0;

@@ -8,12 +8,13 @@
 # at the default size (2 workers), plus, with 3 workers (a smaller
 # configuration, safety only: liveness there costs ~13 s), the correct model
 # and SLEPT_TAKES_DIRECTLY, which needs a third worker to go wrong (see
-# park.pml), and with 3 workers and a spawn ("3sw"), the correct model and
-# HANDOVER_INJECTOR_ONLY, which needs both.  Prints one line per search.  Exits 0 only if the correct model
-# passes every search AND every bug variant is rejected by every search, with
-# the expected kind of error (an assertion for safety, an acceptance cycle
-# for liveness): a bug variant that "fails" for some other reason (depth
-# limit, out of memory, invalid end state) does not count as caught.
+# park.pml), and with 3 workers and a spawn (size "3s"), the correct model
+# and HANDOVER_INJECTOR_ONLY, which needs both.  Prints one line per search.
+# Exits 0 only if the correct model passes every search AND every bug
+# variant is rejected by every search, with the expected kind of error (an
+# assertion for safety, an acceptance cycle for liveness): a bug variant
+# that "fails" for some other reason (depth limit, out of memory, invalid
+# end state) does not count as caught.
 #
 # Why liveness runs without -f (weak fairness): every run of the model is
 # finite (see park.pml), so a lost wake-up shows up as a terminal state with

@@ -27,7 +27,6 @@
 static twill_pool *pool;
 static _Atomic long released; /* rounds whose releaser has started */
 static _Atomic long ran;      /* tasks run, blockers and releasers */
-static _Atomic int lost;      /* a blocker gave up waiting */
 
 static int releaser(void *arg)
 {
@@ -48,16 +47,14 @@ static int blocker(void *arg)
     if (r < 0) { /* the inside case: push the releaser, then wait */
         r = -r - 1;
         if (twill_submit(pool, releaser, NULL) != 0) {
-            atomic_store(&lost, 1);
+            FAIL("round %ld: the inside submit of the releaser was refused", r);
             return 0;
         }
     }
     int64_t limit = stress_now_ns() + WAIT_NS;
     while (atomic_load_explicit(&released, memory_order_acquire) <= r) {
         if (stress_now_ns() > limit) {
-            printf("handover stress: FAIL: round %ld: the releaser never started "
-                   "(lost wake-up)\n", r);
-            atomic_store(&lost, 1);
+            FAIL("round %ld: the releaser never started (lost wake-up)", r);
             return 0;
         }
     }
@@ -86,33 +83,32 @@ static int run_rounds(twill_sched sched, unsigned workers, long rounds)
         return 1;
     atomic_store(&released, 0);
     atomic_store(&ran, 0);
-    atomic_store(&lost, 0);
+    long before = __atomic_load_n(&stress_failures, __ATOMIC_RELAXED);
     uint64_t seed = 0x9e3779b9u + workers;
     long want = 0;
-    int bad = 0;
-    for (long r = 0; r < rounds && !bad; r++) {
+    for (long r = 0; r < rounds; r++) {
         stress_delay((int64_t)(stress_rng(&seed) % 60000));
         if (submit_round(r, workers) != 0) {
-            printf("handover stress: FAIL: submit refused in round %ld\n", r);
-            bad = 1;
+            FAIL("submit refused in round %ld", r);
             break;
         }
         want += workers; /* n-1 blockers and a releaser */
         int64_t limit = stress_now_ns() + 2 * WAIT_NS;
         while (atomic_load_explicit(&ran, memory_order_relaxed) < want ||
                atomic_load_explicit(&released, memory_order_acquire) <= r) {
-            if (atomic_load(&lost) || stress_now_ns() > limit) {
-                printf("handover stress: FAIL: round %ld did not finish\n", r);
-                bad = 1;
+            if (__atomic_load_n(&stress_failures, __ATOMIC_RELAXED) != before ||
+                stress_now_ns() > limit) {
+                FAIL("round %ld did not finish", r);
                 break;
             }
         }
+        if (__atomic_load_n(&stress_failures, __ATOMIC_RELAXED) != before)
+            break;
     }
     twill_pool_destroy(pool); /* drains: nothing is left behind */
-    if (!bad && (atomic_load(&ran) != want || atomic_load(&lost))) {
-        printf("handover stress: FAIL: %ld tasks ran, %ld submitted\n", atomic_load(&ran), want);
-        bad = 1;
-    }
+    if (atomic_load(&ran) != want)
+        FAIL("%ld tasks ran, %ld submitted", atomic_load(&ran), want);
+    int bad = __atomic_load_n(&stress_failures, __ATOMIC_RELAXED) != before;
     if (!bad)
         printf("handover stress (%s, %u workers): %ld rounds, %ld tasks, each ran once\n",
                sched == TWILL_SCHED_CENTRAL ? "central" : "stealing", workers, rounds, want);

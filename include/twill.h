@@ -276,7 +276,8 @@ int twill_run(twill_pool *pool, twill_fn fn, void *arg);
    twill_worker_id() tells which), wait for all, and return the first
    nonzero code, else 0.  Each worker runs its share before it takes other
    work: at once when idle, else when its current task returns or at its
-   next poll (every 64 tasks or joins it runs, even deep in a join tree).  From a
+   next poll (every 64 tasks or 1024 inline join halves it runs, even deep in a
+   join tree).  From a
    worker of the same pool the caller runs its own share and helps while it
    waits; elsewhere it sleeps.  Concurrent broadcasts on one pool (from any
    threads, from tasks, from inside a share) each run once per worker: they
@@ -346,7 +347,7 @@ int twill_group_init(twill_group *g, twill_pool *pool);
  * isolated group nested in another has its own tag: the outer wait does not
  * run the inner group's tasks.  Under isolation (in g's tasks and what they
  * spawn, on any worker) joins and waits help the same restricted way, the
- * every-64-tasks poll for outside work is off, and twill_broadcast and
+ * periodic poll for outside work is off, and twill_broadcast and
  * twill_pool_resize return EDEADLK.  Spawns from outside threads into g go
  * to a queue the wait can search (bounded like the outside queue).  Work
  * of g queued behind unrelated tasks on another worker's deque is left to
@@ -525,7 +526,7 @@ const char *twill_strerror(int code);
  *
  * A worker's private stack holds the b halves of the joins in progress on
  * its thread that no thief can see yet: pointers to frames on the joiners'
- * stacks, slot[(pos / 64) % 64].  The fast path pushes b, runs a, and if b
+ * stacks, slot[(pos / 1024) % 64].  The fast path pushes b, runs a, and if b
  * is still private pops it and calls it.  Everything else (the stack full,
  * a thief or an idle worker waiting for b, a HIGH task queued, b published
  * or stolen, the central scheduler, a thread that is no worker) takes the
@@ -534,12 +535,16 @@ const char *twill_strerror(int code);
  */
 #if defined(__GNUC__)
 
-#define TWILL__ABI_VERSION 1
+#define TWILL__ABI_VERSION 2
 #define TWILL__ABI_CAT(name, v) twill__##name##_v##v
 #define TWILL__ABI_NAME(name, v) TWILL__ABI_CAT(name, v)
 #define TWILL__ABI(name) TWILL__ABI_NAME(name, TWILL__ABI_VERSION)
 
 #define TWILL__PRIVATE_CAP 64 /* slots of the private stack, a power of two */
+/* fast.pos per slot, a power of two: the b halves run inline are counted
+   below it, and the cold path takes every TWILL__POS_SLOT-th (it flushes
+   the count into the stats and polls for outside work: runtime/job.h). */
+#define TWILL__POS_SLOT 1024
 
 /* The b half of a join, on the joiner's stack; the runtime's record of it
    (runtime/task.h) overlays fn .. private_ once b leaves the private
@@ -558,8 +563,9 @@ struct __attribute__((__may_alias__)) twill__join_frame {
 /* The part of a worker that the inline join touches (the first member of
    the runtime's worker). */
 struct twill__fast {
-    /* The worker's own thread only.  pos: 64 * (top of the private stack)
-       + (b halves run inline since the last flush, mod 64). */
+    /* The worker's own thread only.  pos: TWILL__POS_SLOT * (top of the
+       private stack) + (b halves run inline since the last flush, mod
+       TWILL__POS_SLOT). */
     uint64_t pos;
     struct twill__join_frame *slot[TWILL__PRIVATE_CAP];
     /* Written by other threads too, read (__atomic, relaxed) by every
@@ -576,7 +582,7 @@ extern __thread struct twill__fast *TWILL__ABI(self)
     __attribute__((__tls_model__("initial-exec")));
 
 /* Cold paths: push b when the fast path may not; finish the join after a
-   when b is not the private stack's top, a HIGH task waits or the 64th
+   when b is not the private stack's top, a HIGH task waits or the 1024th
    inline half is due (returns the join's code; the runtime finds the
    frame itself, so that the caller keeps fewer registers across a); b
    failed inline. */
@@ -601,18 +607,21 @@ TWILL__INLINE int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
     if (__builtin_expect(pos >= __atomic_load_n(&f->limit, __ATOMIC_RELAXED), 0)) {
         TWILL__ABI(join_push)(f, &fr);
     } else {
-        f->pos = pos + 64;
-        f->slot[pos / 64 % TWILL__PRIVATE_CAP] = &fr;
+        f->pos = pos + TWILL__POS_SLOT;
+        f->slot[pos / TWILL__POS_SLOT % TWILL__PRIVATE_CAP] = &fr;
     }
     ra = a(a_arg);
     /* f, ra and b's argument come back from fr (memory a may write, so
        reloaded) rather than from registers saved across the calls. */
     f = fr.f;
-    /* Pop b and count it: top - 1, count + 1.  The 64th count would carry
-       into top: the cold path flushes it (and polls), as it takes a b that
-       is no longer the private top (split > 64 * (top - 1)) or a trip. */
-    pos = f->pos - 63;
-    if (__builtin_expect(pos % 64 == 0 || pos < __atomic_load_n(&f->split, __ATOMIC_RELAXED), 0))
+    /* Pop b and count it: top - 1, count + 1.  The 1024th count would
+       carry into top: the cold path flushes it (and polls), as it takes a
+       b that is no longer the private top (split > TWILL__POS_SLOT * (top
+       - 1)) or a trip. */
+    pos = f->pos - (TWILL__POS_SLOT - 1);
+    if (__builtin_expect(pos % TWILL__POS_SLOT == 0 ||
+                             pos < __atomic_load_n(&f->split, __ATOMIC_RELAXED),
+                         0))
         return TWILL__ABI(join_rest)(f, ra);
     f->pos = pos;
     fr.ra = ra;

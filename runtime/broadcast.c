@@ -8,7 +8,8 @@
  * wakes every worker (ops->wake_all).  A worker takes its mailbox before any
  * other work, wherever it looks for work (twill__sched_find: the worker
  * loop, helping waits, idle spinning), in job.c's poll (every
- * TWILL__POLL_EVERY tasks, so a worker deep in a join tree answers too),
+ * TWILL__POLL_EVERY tasks or TWILL__POS_SLOT inline join halves, so a
+ * worker deep in a join tree answers too),
  * and in the park re-check of each policy; a worker busy in one long task
  * runs its share when that task returns.  The broadcaster then waits on
  * the word with the one helping wait: a worker of the pool runs its own

@@ -21,7 +21,8 @@
  * other kinds): twill_current_group.
  *
  * The poll.  Every TWILL__POLL_EVERY tasks run on a worker (counted where
- * they run: the worker loop, a join's inline half, a helping wait), the
+ * they run: the worker loop, a helping wait; a join's inline halves apart,
+ * every TWILL__POS_SLOT of them), the
  * worker runs one outside job if one waits, so a worker deep in a single
  * join tree still starts outside work.  The job runs on the worker's stack
  * at that point, like work a helping wait runs; polls do not nest.  Under

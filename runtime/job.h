@@ -27,9 +27,12 @@ typedef struct twill__bcast_ctl {
 } twill__bcast_ctl;
 
 /* Take an outside job every this many tasks run, wherever they run, so an
-   outside task waits behind at most this many local ones (counted apart
-   for inline join halves and other tasks).  A power of two: the check is
-   a mask of a counter. */
+   outside task waits behind at most this many local ones.  A power of two:
+   the check is a mask of a counter.  The b halves that joins run inline
+   are counted apart, in fast.pos, and poll every TWILL__POS_SLOT (1024,
+   twill.h): each poll there is a taken branch and a call out of the
+   inline join, which every 64 halves cost fib(36) 9% of its time at 1
+   worker (README "The inline join"). */
 #define TWILL__POLL_EVERY 64
 /* Every this many polls of a worker (so every ~1024 tasks it runs) the poll
    starts a queued LOW task first: the bound against LOW's starvation while
@@ -66,16 +69,15 @@ void twill__job_run_high(twill__worker *w);
 
 /* Worker w, on a join's cold path: it runs the b half inline; count it as
    the inline path does (fast.pos's low bits), and every
-   TWILL__POLL_EVERY-th time flush the 64 into the stats and poll. */
+   TWILL__POS_SLOT-th time flush the count into the stats and poll. */
 static inline void twill__job_count_inline(twill__worker *w)
 {
-    _Static_assert(TWILL__POLL_EVERY == 1u << TWILL__POS_SHIFT, "fast.pos counts a poll period");
-    if (twill_likely(TWILL__POS_COUNT(w->fast.pos) != TWILL__POLL_EVERY - 1)) {
+    if (twill_likely(TWILL__POS_COUNT(w->fast.pos) != TWILL__POS_SLOT - 1)) {
         w->fast.pos++;
         return;
     }
-    w->fast.pos -= TWILL__POLL_EVERY - 1;
-    TWILL__COUNT(w, joins_inline, TWILL__POLL_EVERY);
+    w->fast.pos -= TWILL__POS_SLOT - 1;
+    TWILL__COUNT(w, joins_inline, TWILL__POS_SLOT);
     twill__job_poll(w);
 }
 

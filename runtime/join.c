@@ -16,7 +16,7 @@
  *          (take it back, or wait for the thief, helping meanwhile, the
  *          thief first: wait.c; a wait nested in a, such as an outside
  *          job's group wait in a poll, may have run it: twill__steal_find),
- *          another policy or a traced worker (b timed), the 64th inline
+ *          another policy or a traced worker (b timed), the 1024th inline
  *          half (the flush and the poll, job.h), or no worker (run b).
  *
  * Who may call: any thread; outside a worker a then b run serially.
@@ -31,11 +31,11 @@ _Static_assert(sizeof(twill__task) <= offsetof(struct twill__join_frame, f) &&
                    offsetof(twill__task, job.fn) == offsetof(struct twill__join_frame, fn) &&
                    offsetof(twill__task, job.arg) == offsetof(struct twill__join_frame, arg),
                "a join frame holds the runtime's record of b");
-_Static_assert(1u << TWILL__POS_SHIFT == 64 && TWILL__SPLIT_TRIP == UINT64_MAX,
+_Static_assert(1u << TWILL__POS_SHIFT == TWILL__POS_SLOT && TWILL__SPLIT_TRIP == UINT64_MAX,
                "twill.h's inline join writes these numbers out");
 
 /* The b halves of the joins in progress on a thread that is no worker,
-   newest first, linked through job.ctl (that thread's twill__self_v1 is
+   newest first, linked through job.ctl (that thread's twill__self_v2 is
    the shared, read-only twill__outside). */
 static __thread twill__task *outside_joins;
 

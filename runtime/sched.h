@@ -29,7 +29,7 @@
  * runs in the caller's code, below everything here.  It touches only
  * struct twill__fast, the worker's first member (pos, slot: the private
  * stack of sched_steal.h; limit and split: the words that send a join to
- * join.c's cold paths), through the thread-local twill__self_v1; nothing
+ * join.c's cold paths), through the thread-local twill__self_v2; nothing
  * else of the runtime is visible there.  Every policy keeps those words so
  * that the fast path is right for it: the stealing one as sched_steal.h
  * says (a traced worker with split kept at UINT64_MAX: its joins take the
@@ -73,7 +73,7 @@ enum {
    read-modify-write), read by twill_pool_stats from any thread.  A join
    half that its joiner runs inline is one spawn and one task run; the
    fast path counts it in the low bits of fast.pos, flushed in batches of
-   64 and at the end of every task (twill__count_result) into
+   TWILL__POS_SLOT (1024) and at the end of every task (twill__count_result) into
    joins_inline, and stats add that to both. */
 typedef struct twill__counters {
     _Atomic uint64_t tasks_run, tasks_failed, tasks_discarded;
@@ -90,9 +90,9 @@ typedef struct twill__counters {
 
 /* The private stack's capacity (TWILL__PRIVATE_CAP) is twill.h's; when
    full, the older half is published (sched_steal.h).  fast.pos counts
-   inline halves in its low TWILL__POS_SHIFT bits, mod TWILL__POLL_EVERY
-   (job.h), and keeps the stack's top above them. */
-#define TWILL__POS_SHIFT 6
+   inline halves in its low TWILL__POS_SHIFT bits, mod twill.h's
+   TWILL__POS_SLOT, and keeps the stack's top above them. */
+#define TWILL__POS_SHIFT 10
 #define TWILL__POS_TOP(pos) ((pos) >> TWILL__POS_SHIFT)
 #define TWILL__POS_COUNT(pos) ((pos) & ((1u << TWILL__POS_SHIFT) - 1))
 /* split's value while a HIGH task waits, and always on other policies. */
@@ -129,7 +129,7 @@ typedef struct twill__steal_worker {
 } twill__steal_worker;
 
 typedef struct twill__worker {
-    /* What the inline join touches (twill.h); first, so that twill__self_v1
+    /* What the inline join touches (twill.h); first, so that twill__self_v2
        points at the worker itself. */
     struct twill__fast fast;
     twill__steal_worker s;
@@ -367,7 +367,7 @@ static inline const twill__sched_ops *twill__sched_policy(twill_sched s)
     return s == TWILL_SCHED_CENTRAL ? &twill__sched_central : &twill__sched_steal;
 }
 
-/* The calling thread's worker (twill.h's thread-local twill__self_v1, or
+/* The calling thread's worker (twill.h's thread-local twill__self_v2, or
    &twill__outside on other threads) and the count of fork()s this process
    has lived through: the only hidden global state of the library
    (worker.c).  twill__outside is never written: its limit 0 and split
@@ -376,7 +376,7 @@ static inline const twill__sched_ops *twill__sched_policy(twill_sched s)
 extern struct twill__fast twill__outside;
 extern _Atomic unsigned twill__fork_gen;
 
-_Static_assert(offsetof(twill__worker, fast) == 0, "twill__self_v1 points at the worker");
+_Static_assert(offsetof(twill__worker, fast) == 0, "twill__self_v2 points at the worker");
 
 /* The calling thread's worker, or NULL outside any pool. */
 static inline twill__worker *twill__self(void)
@@ -593,7 +593,7 @@ static inline bool twill__sched_high_tripped(twill__worker *w)
 }
 
 /* pos of a worker of another policy and of twill__outside: top 1, so that
-   after a, pos - 63 stays below TWILL__SPLIT_TRIP whatever the count. */
+   after a, pos - 1023 stays below TWILL__SPLIT_TRIP whatever the count. */
 #define TWILL__POS_COLD (1u << TWILL__POS_SHIFT)
 
 /* Creator or elastic.c, after ops->add_worker and before worker w's

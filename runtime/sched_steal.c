@@ -18,7 +18,7 @@
  * So that a long stream of local work cannot starve outside submissions,
  * job.c also takes an injector job every TWILL__POLL_EVERY tasks run
  * (twill__sched_steal.take_outside), wherever they run: the worker loop, a
- * join's inline half, a helping wait.
+ * helping wait; and every TWILL__POS_SLOT inline join halves.
  *
  * Taken or not, outside submissions.  A submit is taken by one atomic step
  * that shutdown can make fail: the CAS on the injector's tail, which fails

@@ -6,7 +6,7 @@
  * sched_steal.c.
  *
  * The private stack.  Join halves go to slot[top % 64] first, where
- * fast.pos = 64 * top + (inline halves mod 64): a store and an index, no
+ * fast.pos = 1024 * top + (inline halves mod 1024): a store and an index, no
  * fence, out of thieves' reach (the push itself is inline in twill.h; it
  * calls twill__steal_push_private only when fast.limit says so).  They are
  * published to the Chase-Lev deque (oldest first, so the deque stays
@@ -17,24 +17,24 @@
  * after a at the latest, which is all twill_join promises, so keeping b
  * out of reach for a while can cost parallelism but never progress.
  *
- * The words, in units of fast.pos (64 per slot):
+ * The words, in units of fast.pos (TWILL__POS_SLOT, 1024, per slot):
  *   lo     the oldest private slot (owner only); slots lo..top-1 are
  *          private, everything older is published or spilled.  Every
  *          private slot belongs to a join in progress on this stack, so
  *          after a a join's b is private exactly when top - 1 >= lo, and
  *          it is then the top; otherwise lo == top (nothing private).
- *   limit  64 * (lo + 64), or 0: "push on the cold path" (the stack full
+ *   limit  1024 * (lo + 64), or 0: "push on the cold path" (the stack full
  *          or publication wanted).  Set to 0 by the owner when its deque
  *          runs empty (twill__steal_pop), and by thieves that find it
  *          empty (with split_req, if not 0 already); re-armed by
  *          twill__steal_publish.  A thief's trip that a re-arm overwrites
  *          is made again by the thief's next look.
- *   split  64 * lo, or TWILL__SPLIT_TRIP while a HIGH task waits
+ *   split  1024 * lo, or TWILL__SPLIT_TRIP while a HIGH task waits
  *          (twill__sched_high_announce), always on a traced worker, and
  *          while an isolated context runs (w->iso != 0; sched.h,
  *          "Isolation": its cold pop keeps the seal, a slot index in
  *          lo..top); the owner moves it with a CAS that leaves a trip in
- *          place.  After a, pos - 63 < split sends the join to its cold
+ *          place.  After a, pos - 1023 < split sends the join to its cold
  *          path: b published, HIGH first, or isolation.
  *
  * The private group stack.  A group's owner (task.h: the stealing,

@@ -27,7 +27,7 @@
 #include "wait.h"
 
 /* A thread that is no worker: pos >= limit 0 sends its push, and
-   pos - 63 < TWILL__SPLIT_TRIP the rest of its join, to the cold paths
+   pos - 1023 < TWILL__SPLIT_TRIP the rest of its join, to the cold paths
    (join.c), which never write here. */
 struct twill__fast twill__outside = {.pos = TWILL__POS_COLD, .limit = 0,
                                      .split = TWILL__SPLIT_TRIP};

@@ -363,7 +363,8 @@ Test(join, stats_count_the_b_half_of_every_join_as_a_task_run, .timeout = 30)
     }
 }
 
-/* A poll (every 64 inline joins) starts a queued outside job on the stack
+/* The poll of every 1024 inline join halves (twill.h, twill_submit)
+   starts a queued outside job on the stack
    of the joins it interrupts; when that job waits on a group, its helping
    wait pops its own worker's newest work first, which is the private b half
    of the join below it (never shared: `done` never set).  That half must
@@ -394,10 +395,12 @@ static int outside_group_waiter(void *arg)
     return 0;
 }
 
-static int sixty_four_joins(void *arg)
+enum { INLINE_POLL_EVERY = 1024 };
+
+static int a_poll_period_of_joins(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < 64; i++) /* the 64th ends in a poll: the outside job */
+    for (int i = 0; i < INLINE_POLL_EVERY; i++) /* the last ends in a poll: the outside job */
         CHECK(twill_join(noop, NULL, noop, NULL) == 0);
     return 0;
 }
@@ -405,7 +408,7 @@ static int sixty_four_joins(void *arg)
 static int inner_join(void *arg)
 {
     (void)arg;
-    return twill_join(sixty_four_joins, NULL, leaf, NULL); /* this leaf stays private */
+    return twill_join(a_poll_period_of_joins, NULL, leaf, NULL); /* this leaf stays private */
 }
 
 static int polled_from_joins(void *arg)
@@ -422,7 +425,7 @@ static int polled_from_joins(void *arg)
 
 Test(join, a_group_wait_polled_in_a_join_runs_the_private_half_below_it_once, .timeout = 30)
 {
-    twill_pool *p = test_pool(1); /* fresh: its 64th inline join polls */
+    twill_pool *p = test_pool(1); /* fresh: its 1024th inline join polls */
     cr_assert_eq(twill_submit(p, polled_from_joins, NULL), 0);
     cr_assert_eq(twill_submit(p, outside_group_waiter, NULL), 0);
     atomic_store(&poll_state.queued, 1);
@@ -463,7 +466,7 @@ static int outside_timed_waiter(void *arg)
 static int innermost_join(void *arg)
 {
     (void)arg;
-    return twill_join(sixty_four_joins, NULL, spin_past_a_millisecond, NULL);
+    return twill_join(a_poll_period_of_joins, NULL, spin_past_a_millisecond, NULL);
 }
 
 static int middle_join(void *arg)
@@ -1130,8 +1133,8 @@ Test(join, outside_task_starts_while_a_worker_is_deep_in_a_join_tree, .timeout =
     long total = 1L << POLL_TREE_DEPTH, started = atomic_load(&ptree.at_start);
     cr_assert_eq(atomic_load(&ptree.leaves), total);
     cr_assert(started >= 0, "the outside task ran");
-    /* Every TWILL__POLL_EVERY (64) tasks: allow for scheduling noise, far
-       below the tree's end. */
+    /* Every 1024 inline halves (a leaf per join): allow for scheduling
+       noise, far below the tree's end. */
     cr_assert(started - submitted_at < 4096 && started < total,
               "submitted at leaf %ld, started at leaf %ld of %ld", submitted_at, started, total);
 }

@@ -228,7 +228,10 @@ void twill_pool_destroy(twill_pool *pool);
 
 /*
  * Submit fn(arg) to run on the pool.  From outside threads it goes through
- * the bounded injector and blocks while it is full.  From one of the pool's
+ * the bounded injector and blocks while it is full; an idle worker is woken
+ * for it, and when none is idle (stealing scheduler) a worker running a
+ * join tree starts it at its next join, a busy worker in any case within
+ * its next 64 tasks or 1024 inline join halves.  From one of the pool's
  * own workers it goes to that worker's queue and never blocks.
  * Returns 0 (taken); EINVAL for NULL pool or fn; ESHUTDOWN when the pool is
  * shutting down (see twill_pool_shutdown); ENOMEM.  Any thread.
@@ -253,7 +256,8 @@ int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_n
  *   LOW: started by a worker that found no HIGH or NORMAL work (own queue,
  *     outside, peers).  Bound against starvation: every worker also starts
  *     one queued LOW task every 1024 tasks it runs (every 16th outside
- *     poll), however much NORMAL work keeps arriving.
+ *     poll; sooner while outside tasks reach a busy pool, each polled for
+ *     at a join), however much NORMAL work keeps arriving.
  * Each level's outside queue has its own bound (queue_capacity), so a full
  * NORMAL queue never blocks a HIGH submission; from the pool's own workers
  * no level ever blocks.  Returns as twill_submit_for; EINVAL also for an
@@ -275,9 +279,9 @@ int twill_run(twill_pool *pool, twill_fn fn, void *arg);
 /* Run fn(arg) exactly once on every worker of pool (inside it,
    twill_worker_id() tells which), wait for all, and return the first
    nonzero code, else 0.  Each worker runs its share before it takes other
-   work: at once when idle, else when its current task returns or at its
-   next poll (every 64 tasks or 1024 inline join halves it runs, even deep in a
-   join tree).  From a
+   work: at once when idle, else at its next join (stealing scheduler),
+   when its current task returns, or at its next poll (every 64 tasks or
+   1024 inline join halves it runs, even deep in a join tree).  From a
    worker of the same pool the caller runs its own share and helps while it
    waits; elsewhere it sleeps.  Concurrent broadcasts on one pool (from any
    threads, from tasks, from inside a share) each run once per worker: they

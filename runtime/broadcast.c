@@ -5,11 +5,12 @@
  * Design.  Every worker has a one-slot mailbox (sched.h).  The broadcaster
  * builds one job (kind BCAST, on its stack) with a completion word that
  * counts the shares, stores a pointer to it in every worker's mailbox, and
- * wakes every worker (ops->wake_all).  A worker takes its mailbox before any
- * other work, wherever it looks for work (twill__sched_find: the worker
- * loop, helping waits, idle spinning), in job.c's poll (every
- * TWILL__POLL_EVERY tasks or TWILL__POS_SLOT inline join halves, so a
- * worker deep in a join tree answers too),
+ * wakes every worker (ops->wake_all) and trips their joins
+ * (twill__sched_trip).  A worker takes its mailbox before any other work,
+ * wherever it looks for work (twill__sched_find: the worker loop, helping
+ * waits, idle spinning), in job.c's poll (at the next join after the trip,
+ * and every TWILL__POLL_EVERY tasks or TWILL__POS_SLOT inline join halves,
+ * so a worker deep in a join tree answers too),
  * and in the park re-check of each policy; a worker busy in one long task
  * runs its share when that task returns.  The broadcaster then waits on
  * the word with the one helping wait: a worker of the pool runs its own
@@ -82,6 +83,7 @@ int twill_broadcast(twill_pool *pool, twill_fn fn, void *arg)
         atomic_store_explicit(&pool->workers[i].mailbox, &job, memory_order_release);
     }
     pool->ops->wake_all(pool); /* sleepers re-check their mailbox */
+    twill__sched_trip(pool);   /* busy workers, at their next join */
     pthread_mutex_unlock(&pool->shutdown_lock);
     twill__wait(w, &ctl.done, -1, w != NULL ? &help_any : NULL);
     /* relaxed: the shares' finishes released it to our wait's acquire. */

@@ -97,7 +97,7 @@ static int push_level(twill__worker *w, twill_prio prio, const twill__job *job)
     TWILL__COUNT(w, spawns, 1);
     twill__prioq_push(level_queue(w->pool, prio), t);
     if (prio == TWILL_PRIO_HIGH)
-        twill__sched_high_announce(w->pool);
+        twill__sched_trip(w->pool);
     w->pool->ops->wake_one(w->pool);
     return 0;
 }
@@ -150,7 +150,7 @@ int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *j
     int rc = twill__prioq_submit(level_queue(pool, prio), job, timeout_ns);
     if (rc == 0) {
         if (prio == TWILL_PRIO_HIGH)
-            twill__sched_high_announce(pool);
+            twill__sched_trip(pool);
         pool->ops->wake_one(pool);
     }
     return rc;

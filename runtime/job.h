@@ -62,7 +62,7 @@ int twill__submit_inside(twill__worker *w, twill_prio prio, const twill__job *jo
 int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *job,
                           int64_t timeout_ns);
 
-/* Worker w, at a join's cold path (twill__sched_high_tripped): start a
+/* Worker w, at a join's cold path (twill__sched_tripped): start a
    queued HIGH task, unless w is polling or nested too deeply (then the
    next find takes it). */
 void twill__job_run_high(twill__worker *w);

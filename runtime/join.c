@@ -12,7 +12,9 @@
  * Cold paths (the words of twill__fast sent the join here):
  *   push   the private stack is full, a publication is wanted, another
  *          policy (its own queue), or a thread that is no worker (nothing);
- *   rest   after a: a HIGH task waits (it starts first), b was published
+ *   rest   after a: a trip (a HIGH task waits: it starts first; or the
+ *          poll is asked for: an outside job or a broadcast share that
+ *          no idle worker takes, twill__sched_trip), b was published
  *          (take it back, or wait for the thief, helping meanwhile, the
  *          thief first: wait.c; a wait nested in a, such as an outside
  *          job's group wait in a poll, may have run it: twill__steal_find),
@@ -80,9 +82,16 @@ int TWILL__ABI(join_rest)(struct twill__fast *f, int ra)
             : w->pub;
     TWILL_ASSERT(t != NULL);
     for (;;) {
-        /* A queued HIGH task starts before b (twill_submit_prio). */
-        if (twill__sched_high_tripped(w) && twill__prioq_nonempty(&w->pool->high))
-            twill__job_run_high(w);
+        /* Asked to look (twill__sched_trip): a queued HIGH task starts
+           before b (twill_submit_prio); else, where a trip is a request
+           (an armed worker), the poll takes the outside job or broadcast
+           share that no idle worker was there for. */
+        if (twill__sched_tripped(w)) {
+            if (twill__prioq_nonempty(&w->pool->high))
+                twill__job_run_high(w);
+            else if (twill__sched_fast_armed(w))
+                twill__job_poll(w);
+        }
         /* Take records back until ours shows up (inline) or it is gone
            (taken).  Records above ours are tasks a pushed without waiting;
            they run here, as they would have anyway. */

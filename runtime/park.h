@@ -104,8 +104,11 @@ void twill__sleepers_wake_all(twill__sleeper *s, unsigned n);
 
 /* Producer, after making its work visible: wake one sleeper if any has
    announced itself.  No system call unless a sleeper exists.  here: the
-   caller blocks right after this (twill__event_wake). */
-static inline void twill__event_notify_as(twill__event *ev, bool here)
+   caller blocks right after this (twill__event_wake).  Returns whether an
+   idle worker will look: one sleeps (woken now, or left to a spinner) or
+   one spins; false when none is idle (a hint: every worker was busy a
+   moment ago, and the caller may ask them by its own means). */
+static inline bool twill__event_notify_as(twill__event *ev, bool here)
 {
     /* StoreLoad between the caller's publication (a deque or injector store)
        and the load of waiters below; the sleeper side has the matching
@@ -128,13 +131,16 @@ static inline void twill__event_notify_as(twill__event *ev, bool here)
         /* relaxed: ordered by the fence (either mode's). */
         if (atomic_load_explicit(&ev->spinning, memory_order_relaxed) == 0)
             twill__event_wake(ev, 1, here);
+        return true;
     }
+    /* relaxed: only the hint above (the line the fence ordered us on). */
+    return atomic_load_explicit(&ev->spinning, memory_order_relaxed) != 0;
 }
 
 /* The usual producer: it keeps running after the notify. */
 static inline void twill__event_notify(twill__event *ev)
 {
-    twill__event_notify_as(ev, false);
+    (void)twill__event_notify_as(ev, false);
 }
 
 /* An idle worker starts looking for work without sleeping. */

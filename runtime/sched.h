@@ -573,14 +573,14 @@ static inline bool twill__sched_fast_armed(const twill__worker *w)
     return twill__stealing(w) && w->trace == NULL && w->iso == 0;
 }
 
-/* Owner only, on a join's cold path: was a HIGH task announced since w
-   last looked (twill__sched_high_announce tripped split)?  Re-arms split
-   where it is armed.  acquire (the CAS): pairs with the announce's
-   release, so the HIGH record that caused it is visible to the look that
-   follows.  A trip after the CAS stays for the next join.  Elsewhere
-   split stays tripped: every join looks (one load of the queue's length,
-   which the caller does). */
-static inline bool twill__sched_high_tripped(twill__worker *w)
+/* Owner only, on a join's cold path: did anyone ask w to look since it
+   last did (twill__sched_trip tripped split)?  Re-arms split where it is
+   armed.  acquire (the CAS): pairs with the trip's release, so the work
+   that caused it is visible to the look that follows.  A trip after the
+   CAS stays for the next join.  Elsewhere split stays tripped: every join
+   looks for HIGH work (one load of the queue's length, which the caller
+   does) and nothing else, as a trip there asks nothing. */
+static inline bool twill__sched_tripped(twill__worker *w)
 {
     uint64_t *split = &w->fast.split;
     if (__atomic_load_n(split, __ATOMIC_RELAXED) != TWILL__SPLIT_TRIP)
@@ -713,7 +713,7 @@ static inline bool twill__sched_find(twill__worker *w, const twill__want *want,
    its own tag.  With w->iso == 0 every private record's tag is 0 and the
    seal means nothing, so the inline pop need not maintain it; with
    w->iso != 0 split stays tripped (twill__sched_fast_armed is false, so
-   twill__sched_high_tripped does not re-arm it until isolation ends) and
+   twill__sched_tripped does not re-arm it until isolation ends) and
    every join takes the cold path, whose pop keeps lo <= seal <= top. */
 
 /* What twill__iso_leave restores. */
@@ -735,7 +735,7 @@ static inline twill__iso_ctx twill__iso_enter(twill__worker *w, uint32_t tag)
 
 /* Owner only.  Back to the context twill__iso_enter left.  split stays
    tripped: the next join's cold path re-arms it outside isolation
-   (twill__sched_high_tripped). */
+   (twill__sched_tripped). */
 static inline void twill__iso_leave(twill__worker *w, twill__iso_ctx old)
 {
     w->iso = old.iso;
@@ -772,17 +772,20 @@ static inline bool twill__sched_find_iso(twill__worker *w, const twill__want *wa
            (f->rec = twill__sched_take_level_iso(w, &pool->low)) != NULL;
 }
 
-/* Any thread, after queueing a HIGH record: tell every worker to look
-   before its next inline join half, by tripping its fast.split, which
-   sends that join to the cold path (twill__sched_high_tripped).  release:
-   pairs with the owner's acquire CAS there, so the record is visible to
-   its look.  The record itself is also found through its queue (every
-   find reads the queue's length, and the idle paths re-check it under
-   their own ordering).  One store per worker, only when HIGH work arrives
-   and only if not already tripped (relaxed load: when the owner re-arms
-   split just then, a record it did not see waits for its next find or
-   trip, as a late hint costs latency on a join path, never the task). */
-static inline void twill__sched_high_announce(twill_pool *pool)
+/* Any thread, after queueing work that busy workers should start soon (a
+   HIGH record; an outside job or a broadcast share that no idle worker
+   will take): tell every worker to look before its next inline join half,
+   by tripping its fast.split, which sends that join to the cold path
+   (twill__sched_tripped: a HIGH task first, else the poll).  release:
+   pairs with the owner's acquire CAS there, so the work is visible to its
+   look.  The work itself is also found through its queue (every find
+   reads the queue's length, the poll comes every TWILL__POLL_EVERY tasks
+   or TWILL__POS_SLOT inline halves, and the idle paths re-check under
+   their own ordering).  One store per worker, only if not already tripped
+   (relaxed load: when the owner re-arms split just then, work it did not
+   see waits for its next find, poll or trip, as a late hint costs latency
+   on a join path, never the task). */
+static inline void twill__sched_trip(twill_pool *pool)
 {
     for (unsigned i = 0, n = twill__pool_nworkers(pool); i < n; i++) {
         uint64_t *split = &pool->workers[i].fast.split;

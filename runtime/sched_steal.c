@@ -145,6 +145,17 @@ static void destroy(twill_pool *pool)
 
 /* ------------------------------------------------------------ submit -- */
 
+/* Outside thread, after its push into the injector: wake an idle worker,
+   or, when none is idle, trip every worker's joins (twill__sched_trip), so
+   that one deep in a join tree takes the job at its next join instead of
+   at its next poll, up to TWILL__POS_SLOT inline halves later.  A trip is
+   a hint: the poll still finds the job if it is lost. */
+static inline void outside_pushed(twill_pool *pool, bool here)
+{
+    if (!twill__event_notify_as(&sp(pool)->work_ev, here))
+        twill__sched_trip(pool);
+}
+
 /* Outside thread, the slow path of submit: a spawn into an isolated
    group, or the injector was full (or is, again, for a retry). */
 static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
@@ -161,7 +172,7 @@ static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64
     for (;;) {
         twill__inj_result r = twill__injector_try_push(&p->inj, job);
         if (r == TWILL__INJ_PUSHED) {
-            twill__event_notify_as(&p->work_ev, twill__job_caller_blocks(job));
+            outside_pushed(pool, twill__job_caller_blocks(job));
             return 0;
         }
         if (r == TWILL__INJ_CLOSED)
@@ -194,7 +205,7 @@ static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64
             twill__event_cancel(&p->space_ev);
             if (r == TWILL__INJ_CLOSED)
                 return ESHUTDOWN;
-            twill__event_notify(&p->work_ev);
+            outside_pushed(pool, twill__job_caller_blocks(job));
             return 0;
         }
         int64_t left = -1;
@@ -218,7 +229,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     steal_pool *p = sp(pool);
     if (twill_likely(job->iso == 0) &&
         twill_likely(twill__injector_try_push(&p->inj, job) == TWILL__INJ_PUSHED)) {
-        twill__event_notify_as(&p->work_ev, twill__job_caller_blocks(job));
+        outside_pushed(pool, twill__job_caller_blocks(job));
         return 0;
     }
     return submit_wait(pool, job, timeout_ns);

@@ -30,7 +30,8 @@
  *          twill__steal_publish.  A thief's trip that a re-arm overwrites
  *          is made again by the thief's next look.
  *   split  1024 * lo, or TWILL__SPLIT_TRIP while a HIGH task waits
- *          (twill__sched_high_announce), always on a traced worker, and
+ *          or an outside job or broadcast share no idle worker takes
+ *          (twill__sched_trip), always on a traced worker, and
  *          while an isolated context runs (w->iso != 0; sched.h,
  *          "Isolation": its cold pop keeps the seal, a slot index in
  *          lo..top); the owner moves it with a CAS that leaves a trip in

@@ -231,7 +231,8 @@ void twill_pool_destroy(twill_pool *pool);
  * the bounded injector and blocks while it is full; an idle worker is woken
  * for it, and when none is idle (stealing scheduler) a worker running a
  * join tree starts it at its next join, a busy worker in any case within
- * its next 64 tasks or 1024 inline join halves.  From one of the pool's
+ * its next 64 tasks or joins (1024 inline join halves on the stealing
+ * scheduler's untraced fast path).  From one of the pool's
  * own workers it goes to that worker's queue and never blocks.
  * Returns 0 (taken); EINVAL for NULL pool or fn; ESHUTDOWN when the pool is
  * shutting down (see twill_pool_shutdown); ENOMEM.  Any thread.
@@ -281,7 +282,7 @@ int twill_run(twill_pool *pool, twill_fn fn, void *arg);
    nonzero code, else 0.  Each worker runs its share before it takes other
    work: at once when idle, else at its next join (stealing scheduler),
    when its current task returns, or at its next poll (every 64 tasks or
-   1024 inline join halves it runs, even deep in a join tree).  From a
+   joins it runs, 1024 inline join halves, even deep in a join tree).  From a
    worker of the same pool the caller runs its own share and helps while it
    waits; elsewhere it sleeps.  Concurrent broadcasts on one pool (from any
    threads, from tasks, from inside a share) each run once per worker: they

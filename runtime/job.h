@@ -29,10 +29,13 @@ typedef struct twill__bcast_ctl {
 /* Take an outside job every this many tasks run, wherever they run, so an
    outside task waits behind at most this many local ones.  A power of two:
    the check is a mask of a counter.  The b halves that joins run inline
-   are counted apart, in fast.pos, and poll every TWILL__POS_SLOT (1024,
-   twill.h): each poll there is a taken branch and a call out of the
-   inline join, which every 64 halves cost fib(36) 9% of its time at 1
-   worker (README "The inline join"). */
+   are counted apart, in fast.pos; the inline path polls every
+   TWILL__POS_SLOT (1024, twill.h) only: each poll there is a taken branch
+   and a call out of the inline join, which every 64 halves cost fib(36)
+   9% of its time at 1 worker (README "The inline join"), and a producer
+   that finds no idle worker trips the joins instead (twill__sched_trip).
+   Joins that take the cold path poll every 64 halves
+   (twill__job_count_inline). */
 #define TWILL__POLL_EVERY 64
 /* Every this many polls of a worker (so every ~1024 tasks it runs) the poll
    starts a queued LOW task first: the bound against LOW's starvation while
@@ -68,17 +71,24 @@ int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *j
 void twill__job_run_high(twill__worker *w);
 
 /* Worker w, on a join's cold path: it runs the b half inline; count it as
-   the inline path does (fast.pos's low bits), and every
-   TWILL__POS_SLOT-th time flush the count into the stats and poll. */
+   the inline path does (fast.pos's low bits), flush the count into the
+   stats every TWILL__POS_SLOT-th time, and poll every TWILL__POLL_EVERY-th
+   (so also at the TWILL__POS_SLOT-th, which the inline path sends here).
+   A worker whose joins all come here (another policy, a traced pool)
+   ignores trips (twill__sched_tripped), so this is its poll, as often as
+   for other tasks; on an armed worker it is an occasional extra one. */
 static inline void twill__job_count_inline(twill__worker *w)
 {
-    if (twill_likely(TWILL__POS_COUNT(w->fast.pos) != TWILL__POS_SLOT - 1)) {
+    _Static_assert(TWILL__POS_SLOT % TWILL__POLL_EVERY == 0, "the slot's last half polls");
+    uint64_t n = TWILL__POS_COUNT(w->fast.pos) + 1;
+    if (twill_unlikely(n == TWILL__POS_SLOT)) {
+        w->fast.pos -= TWILL__POS_SLOT - 1;
+        TWILL__COUNT(w, joins_inline, TWILL__POS_SLOT);
+    } else {
         w->fast.pos++;
-        return;
     }
-    w->fast.pos -= TWILL__POS_SLOT - 1;
-    TWILL__COUNT(w, joins_inline, TWILL__POS_SLOT);
-    twill__job_poll(w);
+    if (twill_unlikely(n % TWILL__POLL_EVERY == 0))
+        twill__job_poll(w);
 }
 
 /* Worker w, whose pool traces: run fn(arg), a task of job kind `kind`,

@@ -364,9 +364,9 @@ Test(join, stats_count_the_b_half_of_every_join_as_a_task_run, .timeout = 30)
     }
 }
 
-/* The poll of every 1024 inline join halves (twill.h, twill_submit)
-   starts a queued outside job on the stack
-   of the joins it interrupts; when that job waits on a group, its helping
+/* A poll (at the first join after the submission's trip, or every 1024
+   inline join halves: twill.h, twill_submit) starts a queued outside job
+   on the stack of the joins it interrupts; when that job waits on a group, its helping
    wait pops its own worker's newest work first, which is the private b half
    of the join below it (never shared: `done` never set).  That half must
    run once and finish properly, and the joins below still complete. */
@@ -401,7 +401,10 @@ enum { INLINE_POLL_EVERY = 1024 };
 static int a_poll_period_of_joins(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < INLINE_POLL_EVERY; i++) /* the last ends in a poll: the outside job */
+    /* One of them ends in a poll that runs the outside job: the first
+       after the submission's trip, or the 1024th at the latest (the 64th
+       where joins take the cold path) */
+    for (int i = 0; i < INLINE_POLL_EVERY; i++)
         CHECK(twill_join(noop, NULL, noop, NULL) == 0);
     return 0;
 }
@@ -426,7 +429,7 @@ static int polled_from_joins(void *arg)
 
 Test(join, a_group_wait_polled_in_a_join_runs_the_private_half_below_it_once, .timeout = 30)
 {
-    twill_pool *p = test_pool(1); /* fresh: its 1024th inline join polls */
+    twill_pool *p = test_pool(1); /* fresh: its count starts at 0 */
     cr_assert_eq(twill_submit(p, polled_from_joins, NULL), 0);
     cr_assert_eq(twill_submit(p, outside_group_waiter, NULL), 0);
     atomic_store(&poll_state.queued, 1);
@@ -1075,8 +1078,8 @@ Test(group, waits_racing_spawns_never_lose_a_count, .timeout = 120)
    reaches).  A submission that finds no idle worker trips the busy
    workers' joins, so on the stealing scheduler the task starts at the
    worker's next join; the count is the backstop (every 1024 inline
-   halves), which a traced pool, whose joins ignore trips, and the central
-   scheduler rely on. */
+   halves).  A traced pool, whose joins ignore trips and all take the cold
+   path, and the central scheduler poll every 64 joins. */
 enum { POLL_TREE_DEPTH = 20, POLL_PROBES = 4 };
 
 typedef struct poll_tree {
@@ -1155,14 +1158,14 @@ Test(join, outside_task_starts_while_a_worker_is_deep_in_a_join_tree, .timeout =
 {
     long worst = worst_start_gap(test_pool(1));
 #ifdef TWILL_TEST_CENTRAL
-    long bound = 4096; /* the count: every 1024 halves, with room for noise */
+    long bound = 512; /* the cold path's count: every 64 joins, with room */
 #else
     long bound = 64; /* the trip: the next join (a leaf or two), with room */
 #endif
     cr_assert(worst < bound, "an outside task waited %ld leaves (bound %ld)", worst, bound);
 }
 
-Test(join, outside_task_starts_within_1024_inline_halves_where_joins_ignore_trips, .timeout = 60)
+Test(join, outside_task_starts_within_64_joins_where_joins_ignore_trips, .timeout = 60)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/twill-test-forkjoin-%ld.json",
@@ -1174,9 +1177,8 @@ Test(join, outside_task_starts_within_1024_inline_halves_where_joins_ignore_trip
     cr_assert_eq(twill_pool_create(&p, &cfg), 0);
     long worst = worst_start_gap(p);
     unlink(path);
-    /* Every 1024 inline halves (a leaf per join): room for scheduling
-       noise, far below the tree's end. */
-    cr_assert(worst < 4096, "an outside task waited %ld leaves", worst);
+    /* Every 64 joins on the cold path (a leaf per join), with room. */
+    cr_assert(worst < 512, "an outside task waited %ld leaves", worst);
 }
 
 Test(group, zeroed_or_null_group_is_einval_and_takes_nothing, .timeout = 30)

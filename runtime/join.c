@@ -33,7 +33,7 @@ _Static_assert(sizeof(twill__task) <= offsetof(struct twill__join_frame, f) &&
                    offsetof(twill__task, job.fn) == offsetof(struct twill__join_frame, fn) &&
                    offsetof(twill__task, job.arg) == offsetof(struct twill__join_frame, arg),
                "a join frame holds the runtime's record of b");
-_Static_assert(1u << TWILL__POS_SHIFT == TWILL__POS_SLOT && TWILL__SPLIT_TRIP == UINT64_MAX,
+_Static_assert((TWILL__POS_SLOT & (TWILL__POS_SLOT - 1)) == 0 && TWILL__SPLIT_TRIP == UINT64_MAX,
                "twill.h's inline join writes these numbers out");
 
 /* The b halves of the joins in progress on a thread that is no worker,

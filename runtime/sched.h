@@ -73,8 +73,8 @@ enum {
    read-modify-write), read by twill_pool_stats from any thread.  A join
    half that its joiner runs inline is one spawn and one task run; the
    fast path counts it in the low bits of fast.pos, flushed in batches of
-   TWILL__POS_SLOT (1024) and at the end of every task (twill__count_result) into
-   joins_inline, and stats add that to both. */
+   TWILL__POS_SLOT (1024) and at the end of every task
+   (twill__count_result) into joins_inline, and stats add that to both. */
 typedef struct twill__counters {
     _Atomic uint64_t tasks_run, tasks_failed, tasks_discarded;
     _Atomic uint64_t spawns, steals, steal_attempts, injected;
@@ -90,11 +90,10 @@ typedef struct twill__counters {
 
 /* The private stack's capacity (TWILL__PRIVATE_CAP) is twill.h's; when
    full, the older half is published (sched_steal.h).  fast.pos counts
-   inline halves in its low TWILL__POS_SHIFT bits, mod twill.h's
-   TWILL__POS_SLOT, and keeps the stack's top above them. */
-#define TWILL__POS_SHIFT 10
-#define TWILL__POS_TOP(pos) ((pos) >> TWILL__POS_SHIFT)
-#define TWILL__POS_COUNT(pos) ((pos) & ((1u << TWILL__POS_SHIFT) - 1))
+   inline halves below twill.h's TWILL__POS_SLOT, and keeps the stack's
+   top above them. */
+#define TWILL__POS_TOP(pos) ((pos) / TWILL__POS_SLOT)
+#define TWILL__POS_COUNT(pos) ((pos) & (TWILL__POS_SLOT - 1))
 /* split's value while a HIGH task waits, and always on other policies. */
 #define TWILL__SPLIT_TRIP UINT64_MAX
 
@@ -588,13 +587,13 @@ static inline bool twill__sched_tripped(twill__worker *w)
     if (!twill__sched_fast_armed(w))
         return true;
     uint64_t trip = TWILL__SPLIT_TRIP;
-    return __atomic_compare_exchange_n(split, &trip, w->s.lo << TWILL__POS_SHIFT, false,
+    return __atomic_compare_exchange_n(split, &trip, w->s.lo * TWILL__POS_SLOT, false,
                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
 /* pos of a worker of another policy and of twill__outside: top 1, so that
    after a, pos - 1023 stays below TWILL__SPLIT_TRIP whatever the count. */
-#define TWILL__POS_COLD (1u << TWILL__POS_SHIFT)
+#define TWILL__POS_COLD TWILL__POS_SLOT
 
 /* Creator or elastic.c, after ops->add_worker and before worker w's
    thread starts: the inline join's words for w's policy (an empty private
@@ -606,7 +605,7 @@ static inline void twill__sched_fast_reset(twill__worker *w)
     w->fast.pos = twill__stealing(w) ? 0 : TWILL__POS_COLD;
     w->s.lo = 0;
     /* relaxed: the thread is created after this (pthread_create orders it);
-       a HIGH producer's trip is dropped, as its record is found by a find. */
+       a producer's trip is dropped, as its work is found by a find. */
     __atomic_store_n(&w->fast.limit, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&w->fast.split, twill__sched_fast_armed(w) ? 0 : TWILL__SPLIT_TRIP,
                      __ATOMIC_RELAXED);

@@ -297,13 +297,14 @@ TWILL_COLD void twill__steal_publish(twill__worker *w, bool all)
     }
     twill__steal_seal_lo(w);
     /* relaxed: the owner's own words (thieves only ever store 0 to limit,
-       HIGH producers only the trip to split, which the CAS keeps). */
-    uint64_t split = old_lo << TWILL__POS_SHIFT;
-    __atomic_compare_exchange_n(&w->fast.split, &split, s->lo << TWILL__POS_SHIFT, false,
+       producers only the trip to split, twill__sched_trip, which the CAS
+       keeps). */
+    uint64_t split = old_lo * TWILL__POS_SLOT;
+    __atomic_compare_exchange_n(&w->fast.split, &split, s->lo * TWILL__POS_SLOT, false,
                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED);
     __atomic_store_n(&w->fast.limit,
                      twill__deque_size_estimate(&s->dq) > 0
-                         ? (s->lo + TWILL__PRIVATE_CAP) << TWILL__POS_SHIFT
+                         ? (s->lo + TWILL__PRIVATE_CAP) * TWILL__POS_SLOT
                          : 0,
                      __ATOMIC_RELAXED);
     twill__event_notify(s->work_ev);
@@ -319,11 +320,11 @@ static void spill(twill__worker *w)
     twill__task *t = (twill__task *)w->fast.slot[s->lo & (TWILL__PRIVATE_CAP - 1)];
     twill__join_leaves_private(w, t);
     twill__task_share(t); /* a wait nested above its join may run it (twill__steal_find) */
-    uint64_t split = s->lo << TWILL__POS_SHIFT;
+    uint64_t split = s->lo * TWILL__POS_SLOT;
     s->lo++;
     twill__steal_seal_lo(w);
     /* relaxed: as in twill__steal_publish. */
-    __atomic_compare_exchange_n(&w->fast.split, &split, s->lo << TWILL__POS_SHIFT, false,
+    __atomic_compare_exchange_n(&w->fast.split, &split, s->lo * TWILL__POS_SLOT, false,
                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED);
     __atomic_store_n(&w->fast.limit, 0, __ATOMIC_RELAXED);
     t->next = s->spilled;
@@ -343,7 +344,7 @@ TWILL_COLD void twill__steal_push_private(twill__worker *w, twill__task *t)
             spill(w); /* the deque could not grow */
     }
     w->fast.slot[TWILL__POS_TOP(w->fast.pos) & (TWILL__PRIVATE_CAP - 1)] = (void *)t;
-    w->fast.pos += 1u << TWILL__POS_SHIFT;
+    w->fast.pos += TWILL__POS_SLOT;
     /* Publish when our deque is empty (so a long `a` can never hide every
        b: our oldest pending task is within thieves' reach), or when somebody
        wants work (a thief that takes our last public task asks for more,
@@ -601,7 +602,7 @@ twill__task *twill__steal_pop_iso(twill__worker *w)
            context's twill__iso_enter. */
         twill__task *t = (twill__task *)w->fast.slot[(top - 1) & (TWILL__PRIVATE_CAP - 1)];
         TWILL_ASSERT(top - 1 >= w->iso_seal || t->job.iso == w->iso);
-        w->fast.pos -= 1u << TWILL__POS_SHIFT;
+        w->fast.pos -= TWILL__POS_SLOT;
         if (w->iso_seal > top - 1)
             w->iso_seal = top - 1;
         return t;

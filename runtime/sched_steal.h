@@ -151,7 +151,7 @@ static inline twill__task *twill__steal_pop(twill__worker *w)
     uint64_t top = TWILL__POS_TOP(w->fast.pos);
     TWILL_ASSERT(twill__self() == w && top - w->s.lo <= TWILL__PRIVATE_CAP);
     if (twill_likely(top != w->s.lo)) {
-        w->fast.pos -= 1u << TWILL__POS_SHIFT;
+        w->fast.pos -= TWILL__POS_SLOT;
         return (twill__task *)w->fast.slot[(top - 1) & (TWILL__PRIVATE_CAP - 1)];
     }
     return twill__steal_pop_shared(w);
@@ -176,8 +176,8 @@ static inline void twill__steal_iso_seal(twill__worker *w)
     for (uint64_t i = w->iso == 0 ? w->s.lo : w->iso_seal; i != top; i++)
         ((twill__task *)w->fast.slot[i & (TWILL__PRIVATE_CAP - 1)])->job.iso = w->iso;
     w->iso_seal = top;
-    /* relaxed: the owner's own word; HIGH producers only ever store the
-       same trip. */
+    /* relaxed: the owner's own word; producers (twill__sched_trip) only
+       ever store the same trip. */
     __atomic_store_n(&w->fast.split, TWILL__SPLIT_TRIP, __ATOMIC_RELAXED);
 }
 

@@ -98,7 +98,7 @@ static int push_level(twill__worker *w, twill_prio prio, const twill__job *job)
     twill__prioq_push(level_queue(w->pool, prio), t);
     if (prio == TWILL_PRIO_HIGH)
         twill__sched_trip(w->pool);
-    w->pool->ops->wake_one(w->pool);
+    w->pool->ops->wake_one(w->pool, TWILL__WAKE_ELSEWHERE);
     return 0;
 }
 
@@ -151,7 +151,7 @@ int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *j
     if (rc == 0) {
         if (prio == TWILL_PRIO_HIGH)
             twill__sched_trip(pool);
-        pool->ops->wake_one(pool);
+        pool->ops->wake_one(pool, twill__job_wake_pref(job, true));
     }
     return rc;
 }

@@ -70,8 +70,13 @@
  * (or last ran on) the producer's CPU while the producer keeps running, the
  * task waits out the producer's scheduler slice with another CPU idle.  So
  * each worker sleeps on its own word, `armed`, and a producer picks whom
- * to wake: one announced from another CPU than its own (sched_getcpu), else
- * any.  The steps change only in what is announced and where one sleeps:
+ * to wake by what it does next (twill__wake_pref, park.h): a worker that
+ * keeps running, one announced from another CPU than its own
+ * (sched_getcpu); a caller that blocks, one from its own CPU; an outside
+ * thread that keeps running, one from its own CPU if that sleeper has a
+ * short time slice (it preempts the thread at once: "Short slices"
+ * below), else one from another CPU; any when none is preferred.  The
+ * steps change only in what is announced and where one sleeps:
  *   sleeper:  1. cpu = sched_getcpu(); armed = 1 (seq_cst); waiters++
  *             3. barrier; 4. re-check; found: take armed back (exchange 0)
  *             5. futex_wait(&armed, 1); 6. exchange armed to 0: it was 0
@@ -92,6 +97,21 @@
  * even when its timeout ran out meanwhile: the waker spent its wake-up on
  * it, so it must look.
  *
+ * Short slices.  Waking a worker pinned to an idle vCPU takes ~90 us in
+ * a VM (bench_futexwake --pin 1: the hypervisor must wake the vCPU), one
+ * on the waker's own, busy CPU a few microseconds if it preempts the
+ * waker.  Under EEVDF (Linux 6.6 on) a woken thread preempts only if its
+ * deadline is earlier, and a pinned idle worker that yielded while it
+ * spun (sched.h, TWILL__SPIN_ROUNDS) pushed its deadline back by a slice
+ * each time: it waited out the waker's slice instead (1.87 ms here).
+ * Linux 6.12 lets a normal thread ask for its own slice (sched_attr's
+ * sched_runtime, 0.1 to 100 ms; a shorter one also preempts sooner), so
+ * workers ask for the shortest: a yield then costs them at most 100 us
+ * of deadline, and a woken worker preempts an outside producer that keeps
+ * running within microseconds.  The slice only matters where a worker
+ * shares a CPU with another runnable thread; there it means a switch
+ * every 100 us instead of every few ms.
+ *
  * Rejected designs.  (a) A mutex+condvar: a lock on every push.  (b) A
  * sleeping flag per worker that producers scan: O(workers) on every push.
  * (c) Sleeping with a timeout and polling: bounded latency but it burns an
@@ -105,12 +125,50 @@
 
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <string.h>
 
 #include "os.h"
 
 static long membarrier_cmd(int cmd)
 {
     return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+/* The kernel's struct sched_attr up to sched_period (its first version,
+   SCHED_ATTR_SIZE_VER0), which <linux/sched/types.h> cannot give beside
+   glibc's <sched.h> (both define struct sched_param). */
+struct slice_attr {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+};
+
+#define SHORT_SLICE_NS 100000 /* the kernel's shortest: 0.1 ms */
+
+/* Set by twill__sleeper_thread_init, read by this thread's arms. */
+static _Thread_local bool short_slice;
+
+void twill__sleeper_thread_init(void)
+{
+    struct slice_attr a;
+    memset(&a, 0, sizeof a);
+    /* Read first, so that only the slice changes: the policy, the nice
+       value and the flags go back as they were.  Normal threads only
+       (SCHED_OTHER): a batch, idle or real-time thread keeps its own
+       rules.  Kernels before 6.12 accept and ignore a normal thread's
+       runtime and report 0 for it, so the second read tells. */
+    short_slice = false;
+    if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 || a.policy != SCHED_OTHER)
+        return;
+    a.size = sizeof a;
+    a.runtime = SHORT_SLICE_NS;
+    if (syscall(SYS_sched_setattr, 0, &a, 0) != 0)
+        return;
+    memset(&a, 0, sizeof a);
+    short_slice = syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) == 0 &&
+                  a.runtime == SHORT_SLICE_NS;
 }
 
 void twill__event_init(twill__event *ev, bool asymmetric)
@@ -173,6 +231,7 @@ void twill__sleeper_arm(twill__sleeper *s)
 {
     /* relaxed: a hint for wakers (twill__sleeper). */
     atomic_store_explicit(&s->cpu, sched_getcpu(), memory_order_relaxed);
+    atomic_store_explicit(&s->short_slice, short_slice, memory_order_relaxed);
     /* seq_cst: in an event, armed before waiters, so a producer that sees
        our count finds us armed (its loads follow its fence); and in the
        total order with the wakers' fences (header, "Targeted events"). */
@@ -250,36 +309,48 @@ static bool claim(twill__sleeper *s)
 /* The futex wake after a claim.  The word stays valid: sleeper words live
    as long as their owner (a pool); a stale wake at a sleeper that already
    left and armed again is a spurious wake-up, which it tolerates. */
-static void wake_claimed(twill__sleeper *s)
+TWILL_COLD void twill__sleeper_wake(twill__sleeper *s)
 {
     twill__futex_wake(&s->armed, 1);
 }
 
-TWILL_COLD bool twill__sleepers_wake_one(twill__sleeper *s, unsigned n, bool here)
+/* Does pref prefer sleeper s, for a caller on CPU cpu?  relaxed: hints
+   (twill__sleeper). */
+static bool preferred(twill__sleeper *s, int cpu, twill__wake_pref pref)
+{
+    bool here = atomic_load_explicit(&s->cpu, memory_order_relaxed) == cpu;
+    switch (pref) {
+    case TWILL__WAKE_HERE:
+        return here;
+    case TWILL__WAKE_OUTSIDE:
+        return here == atomic_load_explicit(&s->short_slice, memory_order_relaxed);
+    default:
+        return !here;
+    }
+}
+
+TWILL_COLD twill__sleeper *twill__sleepers_claim_one(twill__sleeper *s, unsigned n,
+                                                     twill__wake_pref pref)
 {
     int cpu = sched_getcpu();
-    /* Two passes: the preferred CPUs (not ours, or with here only ours),
-       then any.  Lowest index first, so the highest (an elastic pool's
-       extra workers) sleep longest and time out. */
+    /* Two passes: the preferred sleepers, then any.  Lowest index first,
+       so the highest (an elastic pool's extra workers) sleep longest and
+       time out. */
     for (int any = 0; any < 2; any++)
         for (unsigned i = 0; i < n; i++)
-            /* relaxed: a hint (twill__sleeper) */
-            if ((any || (atomic_load_explicit(&s[i].cpu, memory_order_relaxed) == cpu) == here) &&
-                claim(&s[i])) {
-                wake_claimed(&s[i]);
-                return true;
-            }
-    return false;
+            if ((any || preferred(&s[i], cpu, pref)) && claim(&s[i]))
+                return &s[i];
+    return NULL;
 }
 
 TWILL_COLD void twill__sleepers_wake_all(twill__sleeper *s, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
         if (claim(&s[i]))
-            wake_claimed(&s[i]);
+            twill__sleeper_wake(&s[i]);
 }
 
-TWILL_COLD void twill__event_wake(twill__event *ev, int n, bool here)
+TWILL_COLD void twill__event_wake(twill__event *ev, int n, twill__wake_pref pref)
 {
     if (ev->sleepers == NULL) {
         /* release: pairs with the sleepers' acquire loads of epoch; the
@@ -299,6 +370,7 @@ TWILL_COLD void twill__event_wake(twill__event *ev, int n, bool here)
         twill__sleepers_wake_all(ev->sleepers, count);
         return;
     }
-    while (n-- > 0 && twill__sleepers_wake_one(ev->sleepers, count, here))
-        ;
+    twill__sleeper *s;
+    while (n-- > 0 && (s = twill__sleepers_claim_one(ev->sleepers, count, pref)) != NULL)
+        twill__sleeper_wake(s);
 }

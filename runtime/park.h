@@ -30,7 +30,36 @@ typedef struct twill__sleeper {
        Written by the sleeper before it arms (relaxed), read by wakers as a
        hint (relaxed): a wrong guess only costs the targeting. */
     _Atomic int32_t cpu;
+    /* Whether the sleeper runs with a short time slice
+       (twill__sleeper_thread_init): woken onto a busy CPU, it preempts the
+       running thread at once.  Written and read as cpu is. */
+    _Atomic bool short_slice;
 } twill__sleeper;
+
+/* Whom a producer's wake-up prefers on a targeted event, by what the
+   producer does next.  A wrong guess costs only time: any armed sleeper
+   is taken when no preferred one is. */
+typedef enum twill__wake_pref {
+    /* A worker that keeps running: a sleeper announced from another CPU
+       (its own CPU is busy with its own work). */
+    TWILL__WAKE_ELSEWHERE,
+    /* An outside thread that keeps running: one announced from its own CPU
+       if that one has a short slice (it preempts the thread and starts
+       within microseconds, where waking an idle vCPU takes ~90 us in a
+       VM: README "Wake-ups"), else one from another CPU (without the
+       short slice it would wait out the thread's slice, ~2 ms). */
+    TWILL__WAKE_OUTSIDE,
+    /* The caller blocks right away (twill_run): one from its own CPU,
+       which starts the moment the caller sleeps. */
+    TWILL__WAKE_HERE
+} twill__wake_pref;
+
+/* The calling thread is a worker that will sleep on sleeper words: ask
+   the kernel for a short time slice (Linux 6.12 and later honour a slice
+   for normal threads; other kernels and policies keep theirs), keeping
+   its policy and nice value.  Where the short slice is in effect, the
+   thread's twill__sleeper_arm tells wakers so. */
+void twill__sleeper_thread_init(void);
 
 typedef struct twill__event {
     /* Written by sleepers (announce/retract, RMW); read by producers. */
@@ -82,33 +111,35 @@ void twill__event_prepare_as(twill__event *ev, twill__sleeper *s);
 bool twill__event_cancel_as(twill__event *ev, twill__sleeper *s);
 bool twill__event_wait_as(twill__event *ev, twill__sleeper *s, int64_t timeout_ns);
 
-/* Producer, slow path: wake up to n sleepers.  On a targeted event, those
-   announced from another CPU than the caller's first (the caller keeps
-   running), or with here, from the caller's own CPU first (the caller
-   blocks right away and hands its CPU over: a woken worker pinned there
-   starts the moment it sleeps, without waiting for an idle CPU to wake). */
-void twill__event_wake(twill__event *ev, int n, bool here);
+/* Producer, slow path: wake up to n sleepers; on a targeted event, the
+   ones pref prefers first. */
+void twill__event_wake(twill__event *ev, int n, twill__wake_pref pref);
 
 /* Sleeper words without an event, armed and claimed under their owner's
-   lock (a scheduler whose queue has one).  The sleeper arms its word (and records its CPU), then
-   sleep waits until a waker claims it, a spurious wake-up, or timeout_ns
-   (< 0: no limit), takes the word back and returns true if it was
-   claimed.  wake_one claims and wakes one armed sleeper of s[0..n), one
-   announced from another CPU than the caller's if there is one (with
-   here: from the caller's own CPU, as in twill__event_wake); false if
-   none was armed.  wake_all claims and wakes every armed one. */
+   lock (a scheduler whose queue has one).  The sleeper arms its word (and
+   records its CPU and slice), then sleep waits until a waker claims it, a
+   spurious wake-up, or timeout_ns (< 0: no limit), takes the word back
+   and returns true if it was claimed.  claim_one claims one armed sleeper
+   of s[0..n), one that pref prefers if there is one, and returns it (NULL:
+   none was armed); sleeper_wake then wakes it, under the lock or after
+   it: a claimed sleeper does not start a sleep (the kernel re-reads its
+   word), so the wake only ends one that began, and waking after the
+   unlock spares the woken worker a wait for the lock that its waker holds
+   (on the waker's CPU it runs first: park.c, "Short slices").  wake_all
+   claims and wakes every armed one. */
 void twill__sleeper_arm(twill__sleeper *s);
 bool twill__sleeper_sleep(twill__sleeper *s, int64_t timeout_ns);
-bool twill__sleepers_wake_one(twill__sleeper *s, unsigned n, bool here);
+twill__sleeper *twill__sleepers_claim_one(twill__sleeper *s, unsigned n, twill__wake_pref pref);
+void twill__sleeper_wake(twill__sleeper *s);
 void twill__sleepers_wake_all(twill__sleeper *s, unsigned n);
 
 /* Producer, after making its work visible: wake one sleeper if any has
-   announced itself.  No system call unless a sleeper exists.  here: the
-   caller blocks right after this (twill__event_wake).  Returns whether an
+   announced itself.  No system call unless a sleeper exists; pref: whom
+   to wake (twill__wake_pref).  Returns whether an
    idle worker will look: one sleeps (woken now, or left to a spinner) or
    one spins; false when none is idle (a hint: every worker was busy a
    moment ago, and the caller may ask them by its own means). */
-static inline bool twill__event_notify_as(twill__event *ev, bool here)
+static inline bool twill__event_notify_as(twill__event *ev, twill__wake_pref pref)
 {
     /* StoreLoad between the caller's publication (a deque or injector store)
        and the load of waiters below; the sleeper side has the matching
@@ -130,17 +161,17 @@ static inline bool twill__event_notify_as(twill__event *ev, bool here)
             atomic_thread_fence(memory_order_seq_cst);
         /* relaxed: ordered by the fence (either mode's). */
         if (atomic_load_explicit(&ev->spinning, memory_order_relaxed) == 0)
-            twill__event_wake(ev, 1, here);
+            twill__event_wake(ev, 1, pref);
         return true;
     }
     /* relaxed: only the hint above (the line the fence ordered us on). */
     return atomic_load_explicit(&ev->spinning, memory_order_relaxed) != 0;
 }
 
-/* The usual producer: it keeps running after the notify. */
+/* The usual producer: a worker that keeps running after the notify. */
 static inline void twill__event_notify(twill__event *ev)
 {
-    (void)twill__event_notify_as(ev, false);
+    (void)twill__event_notify_as(ev, TWILL__WAKE_ELSEWHERE);
 }
 
 /* An idle worker starts looking for work without sleeping. */
@@ -178,7 +209,7 @@ static inline bool twill__event_handover_due(twill__event *ev)
 /* Wake every sleeper (shutdown, termination). */
 static inline void twill__event_notify_all(twill__event *ev)
 {
-    twill__event_wake(ev, INT32_MAX, false);
+    twill__event_wake(ev, INT32_MAX, TWILL__WAKE_ELSEWHERE);
 }
 
 #endif /* TWILL_PARK_H */

@@ -62,6 +62,17 @@
 #include "trace.h"
 #include "twill.h"
 
+/* Whom the wake-up for job prefers (park.h), submitted from outside the
+   pool's workers or by one of them.  twill_run's submitter blocks right
+   after (it waits for the code), so it may hand over its own CPU; every
+   other one goes on. */
+static inline twill__wake_pref twill__job_wake_pref(const twill__job *job, bool outside)
+{
+    if (job->kind == TWILL__JOB_RUN)
+        return TWILL__WAKE_HERE;
+    return outside ? TWILL__WAKE_OUTSIDE : TWILL__WAKE_ELSEWHERE;
+}
+
 /* Pool states, in the order they happen. */
 enum {
     TWILL__RUNNING = 0,    /* accepting work from everywhere */
@@ -352,9 +363,10 @@ struct twill__sched_ops {
     /* Any thread: outside jobs waiting to start, at some recent moment. */
     size_t (*queued)(twill_pool *pool);
     /* Any thread, after a record entered pool->high or pool->low: wake an
-       idle worker if one sleeps (no lost wake-up: the idle paths re-check
-       both queues after announcing themselves). */
-    void (*wake_one)(twill_pool *pool);
+       idle worker if one sleeps, as pref prefers (park.h; no lost
+       wake-up: the idle paths re-check both queues after announcing
+       themselves). */
+    void (*wake_one)(twill_pool *pool, twill__wake_pref pref);
 };
 
 extern const twill__sched_ops twill__sched_steal;
@@ -466,8 +478,12 @@ static inline bool twill__help_plain(const twill__worker *w)
    producer and waits out its slice: 1.87 ms from submit to start instead
    of 4.2 us, measured with TWILL_PIN=none (bench_futexwake, no runtime,
    shows the same: 20 us of sched_yield before a futex sleep, 1.84 ms; 20
-   us of pauses, 5.4 us).  Pinned, the woken worker runs on its own CPU,
-   where nothing needs preempting. */
+   us of pauses, 5.4 us).  Pinned workers yield all the same: with the
+   short slice they ask for (park.c, "Short slices") a yield pushes the
+   deadline back by at most 0.1 ms, and a worker woken onto a busy
+   producer's CPU still preempts it (6.8 us from submit to start); where
+   the kernel gives no short slice, outside producers wake a worker on
+   another CPU, which needs no preempting. */
 #define TWILL__SPIN_ROUNDS 64
 #define TWILL__PAUSE_BURST 64
 

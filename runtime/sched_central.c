@@ -93,16 +93,26 @@ static void destroy(twill_pool *pool)
     pool->sched = NULL;
 }
 
-/* Lock held: wake a sleeping worker, one whose CPU is not ours if any
-   (park.h), or with here one on ours (the caller blocks next).  A claimed worker takes its word back under the lock, so
-   `idle` still counts it until then and this may claim nobody: every
-   sleeper is then awake or about to be and re-checks under the lock.
-   acquire: pairs with the release that publishes a new slot. */
-static void wake_one_locked(central *c, bool here)
+/* Lock held: claim a sleeping worker, one that pref prefers if any
+   (park.h), for the caller to wake once it has unlocked
+   (twill__sleeper_wake; NULL: nobody to wake).  A claimed worker takes its
+   word back under the lock, so `idle` still counts it until then and this
+   may claim nobody: every sleeper is then awake or about to be and
+   re-checks under the lock.  acquire: pairs with the release that
+   publishes a new slot. */
+static twill__sleeper *claim_one_locked(central *c, twill__wake_pref pref)
 {
-    if (c->idle > 0)
-        twill__sleepers_wake_one(c->sleepers, atomic_load_explicit(c->slots, memory_order_acquire),
-                                 here);
+    if (c->idle == 0)
+        return NULL;
+    return twill__sleepers_claim_one(c->sleepers,
+                                     atomic_load_explicit(c->slots, memory_order_acquire), pref);
+}
+
+/* After the unlock: wake what claim_one_locked claimed. */
+static void wake_claimed(twill__sleeper *s)
+{
+    if (s != NULL)
+        twill__sleeper_wake(s);
 }
 
 static void wake_all_locked(central *c)
@@ -110,8 +120,9 @@ static void wake_all_locked(central *c)
     twill__sleepers_wake_all(c->sleepers, atomic_load_explicit(c->slots, memory_order_acquire));
 }
 
-/* Lock held. */
-static void link_tail(central *c, twill__task *t, uint8_t how)
+/* Lock held.  Returns the sleeper to wake after the unlock
+   (wake_claimed). */
+static twill__sleeper *link_tail(central *c, twill__task *t, uint8_t how)
 {
     t->next = NULL;
     t->prev = c->tail;
@@ -124,7 +135,7 @@ static void link_tail(central *c, twill__task *t, uint8_t how)
     /* relaxed: a hint for lock-free readers; the lock orders the rest. */
     atomic_store_explicit(&c->length, atomic_load_explicit(&c->length, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    wake_one_locked(c, twill__job_caller_blocks(&t->job));
+    return claim_one_locked(c, twill__job_wake_pref(&t->job, how == QUEUED_OUTSIDE));
 }
 
 /* Lock held. */
@@ -151,8 +162,9 @@ static void push(twill__worker *w, twill__task *t)
 {
     central *c = cq(w->pool);
     pthread_mutex_lock(&c->lock);
-    link_tail(c, t, QUEUED_INSIDE);
+    twill__sleeper *s = link_tail(c, t, QUEUED_INSIDE);
     pthread_mutex_unlock(&c->lock);
+    wake_claimed(s);
 }
 
 static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
@@ -164,6 +176,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     t->job = *job;
     struct timespec deadline = twill__cond_deadline(&timeout_ns);
     int rc = 0;
+    twill__sleeper *s = NULL;
     pthread_mutex_lock(&c->lock);
     for (;;) {
         /* acquire: pairs with the shutdown's state store; shutdown then
@@ -174,7 +187,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
         }
         if (c->external < c->capacity) {
             c->external++;
-            link_tail(c, t, QUEUED_OUTSIDE);
+            s = link_tail(c, t, QUEUED_OUTSIDE);
             break;
         }
         if (timeout_ns == 0) {
@@ -190,6 +203,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
         }
     }
     pthread_mutex_unlock(&c->lock);
+    wake_claimed(s);
     if (rc != 0)
         free(t);
     return rc;
@@ -384,15 +398,17 @@ static void wake_all(twill_pool *pool)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* A record entered a priority queue: wake a sleeper.  Under our lock, so
-   that a worker about to sleep either saw the record in its check (made
-   under this lock) or is already waiting when we signal. */
-static void wake_one(twill_pool *pool)
+/* A record entered a priority queue: wake a sleeper.  The claim under our
+   lock, so that a worker about to sleep either saw the record in its
+   check (made under this lock) or is armed when we claim; the wake after
+   the unlock (claim_one_locked). */
+static void wake_one(twill_pool *pool, twill__wake_pref pref)
 {
     central *c = cq(pool);
     pthread_mutex_lock(&c->lock);
-    wake_one_locked(c, false);
+    twill__sleeper *s = claim_one_locked(c, pref);
     pthread_mutex_unlock(&c->lock);
+    wake_claimed(s);
 }
 
 static size_t queued(twill_pool *pool)

@@ -145,14 +145,15 @@ static void destroy(twill_pool *pool)
 
 /* ------------------------------------------------------------ submit -- */
 
-/* Outside thread, after its push into the injector: wake an idle worker,
-   or, when none is idle, trip every worker's joins (twill__sched_trip), so
-   that one deep in a join tree takes the job at its next join instead of
-   at its next poll, up to TWILL__POS_SLOT inline halves later.  A trip is
-   a hint: the poll still finds the job if it is lost. */
-static inline void outside_pushed(twill_pool *pool, bool here)
+/* Outside thread, after its push of job into the injector: wake an idle
+   worker (twill__job_wake_pref), or, when none is idle, trip every
+   worker's joins (twill__sched_trip), so that one deep in a join tree
+   takes the job at its next join instead of at its next poll, up to
+   TWILL__POS_SLOT inline halves later.  A trip is a hint: the poll still
+   finds the job if it is lost. */
+static inline void outside_pushed(twill_pool *pool, const twill__job *job)
 {
-    if (!twill__event_notify_as(&sp(pool)->work_ev, here))
+    if (!twill__event_notify_as(&sp(pool)->work_ev, twill__job_wake_pref(job, true)))
         twill__sched_trip(pool);
 }
 
@@ -164,7 +165,7 @@ static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64
     if (job->iso != 0) { /* a spawn into an isolated group: see handed */
         int rc = twill__prioq_submit(&p->handed, job, timeout_ns);
         if (rc == 0)
-            twill__event_notify(&p->work_ev);
+            (void)twill__event_notify_as(&p->work_ev, TWILL__WAKE_OUTSIDE);
         return rc;
     }
     int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;
@@ -172,7 +173,7 @@ static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64
     for (;;) {
         twill__inj_result r = twill__injector_try_push(&p->inj, job);
         if (r == TWILL__INJ_PUSHED) {
-            outside_pushed(pool, twill__job_caller_blocks(job));
+            outside_pushed(pool, job);
             return 0;
         }
         if (r == TWILL__INJ_CLOSED)
@@ -205,7 +206,7 @@ static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64
             twill__event_cancel(&p->space_ev);
             if (r == TWILL__INJ_CLOSED)
                 return ESHUTDOWN;
-            outside_pushed(pool, twill__job_caller_blocks(job));
+            outside_pushed(pool, job);
             return 0;
         }
         int64_t left = -1;
@@ -229,7 +230,7 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
     steal_pool *p = sp(pool);
     if (twill_likely(job->iso == 0) &&
         twill_likely(twill__injector_try_push(&p->inj, job) == TWILL__INJ_PUSHED)) {
-        outside_pushed(pool, twill__job_caller_blocks(job));
+        outside_pushed(pool, job);
         return 0;
     }
     return submit_wait(pool, job, timeout_ns);
@@ -797,9 +798,9 @@ static size_t queued(twill_pool *pool)
 /* A record entered a priority queue: the event protocol (park.c) orders
    its length store before our check for sleepers, and the sleeper's
    re-check (work_visible) reads that length. */
-static void wake_one(twill_pool *pool)
+static void wake_one(twill_pool *pool, twill__wake_pref pref)
 {
-    twill__event_notify(&sp(pool)->work_ev);
+    (void)twill__event_notify_as(&sp(pool)->work_ev, pref);
 }
 
 const twill__sched_ops twill__sched_steal = {

@@ -53,14 +53,6 @@ typedef struct twill__job {
     };
 } twill__job;
 
-/* Does the submitter of job block right after submitting it?  twill_run's
-   does (it waits for the code), so a wake-up may hand it the submitter's
-   own CPU (park.h, twill__event_wake); every other submitter goes on. */
-static inline bool twill__job_caller_blocks(const twill__job *job)
-{
-    return job->kind == TWILL__JOB_RUN;
-}
-
 /* A task kind (no broadcast share) without an isolation tag: what runs
    the plain way (job.c).  One compare where the word is little-endian. */
 static inline bool twill__job_plain(const twill__job *job)

@@ -115,6 +115,9 @@ void *twill__worker_main(void *arg)
     set_thread_name(w);
     if (twill__topo_bind(w->pool->topo, w->id) != 0)
         TWILL__COUNT(w, bind_failures, 1);
+    /* A short slice, so that a producer may wake this worker onto its own
+       busy CPU (park.c, "Short slices"); best effort, as the pinning. */
+    twill__sleeper_thread_init();
     /* The hooks run here, on the worker's own thread with twill__self()
        set (so twill_worker_id() is w->id inside them): start before the
        first find, stop after the loop has left for good. */

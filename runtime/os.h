@@ -1,7 +1,8 @@
 /*
  * os.h — the runtime's only wrappers around the operating system: the Linux
  * futex, the monotonic clock, bounded condition-variable waits, the
- * calling thread's id, and one power-of-two rounding.
+ * calling thread's id and scheduling attributes, and one power-of-two
+ * rounding.
  *
  * Who may call what: every function, any thread.  No state.
  */
@@ -57,6 +58,32 @@ static inline int64_t twill__now_ns(void)
 static inline long twill__thread_id(void)
 {
     return syscall(SYS_gettid);
+}
+
+/* The kernel's struct sched_attr up to sched_period (its first version,
+   SCHED_ATTR_SIZE_VER0), which <linux/sched/types.h> cannot give beside
+   glibc's <sched.h> (both define struct sched_param); glibc has no
+   wrapper for the two calls. */
+typedef struct twill__sched_attr {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period; /* runtime: a normal thread's slice (Linux 6.12) */
+} twill__sched_attr;
+
+/* The calling thread's attributes into *a: 0, or -1 and errno. */
+static inline int twill__sched_getattr(twill__sched_attr *a)
+{
+    *a = (twill__sched_attr){.size = sizeof *a};
+    return (int)syscall(SYS_sched_getattr, 0, a, sizeof *a, 0);
+}
+
+/* Give the calling thread the attributes *a: 0, or -1 and errno. */
+static inline int twill__sched_setattr(twill__sched_attr *a)
+{
+    a->size = sizeof *a;
+    return (int)syscall(SYS_sched_setattr, 0, a, 0);
 }
 
 /* Absolute deadline for a timeout > 0, saturating at INT64_MAX (a timeout

@@ -125,7 +125,6 @@
 
 #include <linux/membarrier.h>
 #include <sched.h>
-#include <string.h>
 
 #include "os.h"
 
@@ -134,41 +133,24 @@ static long membarrier_cmd(int cmd)
     return syscall(SYS_membarrier, cmd, 0, 0);
 }
 
-/* The kernel's struct sched_attr up to sched_period (its first version,
-   SCHED_ATTR_SIZE_VER0), which <linux/sched/types.h> cannot give beside
-   glibc's <sched.h> (both define struct sched_param). */
-struct slice_attr {
-    uint32_t size, policy;
-    uint64_t flags;
-    int32_t nice;
-    uint32_t priority;
-    uint64_t runtime, deadline, period;
-};
-
-#define SHORT_SLICE_NS 100000 /* the kernel's shortest: 0.1 ms */
-
 /* Set by twill__sleeper_thread_init, read by this thread's arms. */
 static _Thread_local bool short_slice;
 
 void twill__sleeper_thread_init(void)
 {
-    struct slice_attr a;
-    memset(&a, 0, sizeof a);
     /* Read first, so that only the slice changes: the policy, the nice
        value and the flags go back as they were.  Normal threads only
        (SCHED_OTHER): a batch, idle or real-time thread keeps its own
        rules.  Kernels before 6.12 accept and ignore a normal thread's
        runtime and report 0 for it, so the second read tells. */
+    twill__sched_attr a;
     short_slice = false;
-    if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 || a.policy != SCHED_OTHER)
+    if (twill__sched_getattr(&a) != 0 || a.policy != SCHED_OTHER)
         return;
-    a.size = sizeof a;
-    a.runtime = SHORT_SLICE_NS;
-    if (syscall(SYS_sched_setattr, 0, &a, 0) != 0)
+    a.runtime = TWILL__SHORT_SLICE_NS;
+    if (twill__sched_setattr(&a) != 0)
         return;
-    memset(&a, 0, sizeof a);
-    short_slice = syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) == 0 &&
-                  a.runtime == SHORT_SLICE_NS;
+    short_slice = twill__sched_getattr(&a) == 0 && a.runtime == TWILL__SHORT_SLICE_NS;
 }
 
 void twill__event_init(twill__event *ev, bool asymmetric)

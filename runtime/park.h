@@ -54,6 +54,9 @@ typedef enum twill__wake_pref {
     TWILL__WAKE_HERE
 } twill__wake_pref;
 
+/* The slice workers ask for: the kernel's shortest, 0.1 ms. */
+#define TWILL__SHORT_SLICE_NS 100000
+
 /* The calling thread is a worker that will sleep on sleeper words: ask
    the kernel for a short time slice (Linux 6.12 and later honour a slice
    for normal threads; other kernels and policies keep theirs), keeping

@@ -14,11 +14,10 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "os.h"
+#include "park.h"
 #include "testutil.h"
 
 static const twill_idle policies[] = {TWILL_IDLE_DEFAULT, TWILL_IDLE_PARK, TWILL_IDLE_SPIN};
@@ -270,34 +269,21 @@ Test(idle_policy, spin_never_parks_while_the_pool_runs, .timeout = 30)
 
 /* ------------------------------------------------------- wake-ups -- */
 
-/* The kernel's struct sched_attr, first version (glibc has no wrapper). */
-struct slice_attr {
-    uint32_t size, policy;
-    uint64_t flags;
-    int32_t nice;
-    uint32_t priority;
-    uint64_t runtime, deadline, period;
-};
-
-#define SHORT_SLICE_NS 100000 /* what workers ask for (runtime/park.c) */
-
-/* The calling thread's slice (sched_runtime: 0 where the kernel keeps no
-   slice per thread, before Linux 6.12) and policy. */
-static struct slice_attr attr_of_this_thread(void)
+/* The calling thread's slice (0 where the kernel keeps no slice per
+   thread, before Linux 6.12) and policy. */
+static twill__sched_attr attr_of_this_thread(void)
 {
-    struct slice_attr a;
-    memset(&a, 0, sizeof a);
-    cr_assert_eq(syscall(SYS_sched_getattr, 0, &a, sizeof a, 0), 0);
+    twill__sched_attr a;
+    cr_assert_eq(twill__sched_getattr(&a), 0);
     return a;
 }
 
 static void *try_short_slice(void *arg)
 {
-    struct slice_attr a = attr_of_this_thread();
-    a.size = sizeof a;
-    a.runtime = SHORT_SLICE_NS;
-    *(bool *)arg = syscall(SYS_sched_setattr, 0, &a, 0) == 0 &&
-                   attr_of_this_thread().runtime == SHORT_SLICE_NS;
+    twill__sched_attr a = attr_of_this_thread();
+    a.runtime = TWILL__SHORT_SLICE_NS;
+    *(bool *)arg = twill__sched_setattr(&a) == 0 &&
+                   attr_of_this_thread().runtime == TWILL__SHORT_SLICE_NS;
     return NULL;
 }
 
@@ -326,9 +312,9 @@ static int note_worker_attrs(void *arg)
 {
     (void)arg;
     worker_seen *me = &seen[twill_worker_id()];
-    struct slice_attr a = attr_of_this_thread();
+    twill__sched_attr a = attr_of_this_thread();
     atomic_store(&me->cpu, sched_getcpu());
-    atomic_store(&me->nice, getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)));
+    atomic_store(&me->nice, getpriority(PRIO_PROCESS, (id_t)twill__thread_id()));
     atomic_store(&me->policy, a.policy);
     atomic_store(&me->slice, a.runtime);
     return 0;
@@ -341,7 +327,7 @@ static int note_worker_attrs(void *arg)
    attributes first set nice 0 and failed here.) */
 Test(idle_wake, workers_ask_for_a_short_slice_and_keep_their_nice_value, .timeout = 30)
 {
-    cr_assert_eq(setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5), 0);
+    cr_assert_eq(setpriority(PRIO_PROCESS, (id_t)twill__thread_id(), 5), 0);
     bool offered = kernel_offers_slices();
     twill_pool *p = NULL;
     twill_config cfg = test_config(2);
@@ -352,7 +338,7 @@ Test(idle_wake, workers_ask_for_a_short_slice_and_keep_their_nice_value, .timeou
                      atomic_load(&seen[i].nice));
         cr_expect_eq(atomic_load(&seen[i].policy), SCHED_OTHER, "worker %d changed policy", i);
         if (offered)
-            cr_expect_eq(atomic_load(&seen[i].slice), SHORT_SLICE_NS,
+            cr_expect_eq(atomic_load(&seen[i].slice), TWILL__SHORT_SLICE_NS,
                          "worker %d runs with a slice of %llu ns", i,
                          (unsigned long long)atomic_load(&seen[i].slice));
     }
@@ -422,8 +408,8 @@ Test(idle_wake, a_submit_wakes_the_sleeper_that_starts_first, .timeout = 60)
         twill_pool_destroy(p);
         cr_skip_test("the two workers share a CPU (fewer than two cores)");
     }
-    bool short_slices = atomic_load(&seen[0].slice) == SHORT_SLICE_NS &&
-                        atomic_load(&seen[1].slice) == SHORT_SLICE_NS;
+    bool short_slices = atomic_load(&seen[0].slice) == TWILL__SHORT_SLICE_NS &&
+                        atomic_load(&seen[1].slice) == TWILL__SHORT_SLICE_NS;
     cpu_set_t saved;
     cr_assert_eq(pthread_getaffinity_np(pthread_self(), sizeof saved, &saved), 0);
     int expected = 0;

@@ -9,8 +9,9 @@
  *   block  the producer sleeps (50 µs polls) until the task ran: its CPU
  *          is free, as after a twill_run or a blocking wait;
  *   spin   the producer keeps running (spins on the stamp): a service
- *          thread that submits and goes on; the task must start on another
- *          CPU, not wait out a scheduler slice behind the producer;
+ *          thread that submits and goes on; the task must not wait out
+ *          a scheduler slice behind the producer (it starts on another
+ *          CPU, or preempts the producer on its own: README "Wake-ups");
  *   run    the producer hands the task over and waits for it in one call
  *          (par_run: twill_run, which may hand its own CPU to the task).
  * Usage: bench_wake[_tbb|_mutexpool] --impl twill|central|tbb|mutexpool

@@ -296,8 +296,9 @@ TWILL_COLD void twill__sleeper_wake(twill__sleeper *s)
     twill__futex_wake(&s->armed, 1);
 }
 
-/* Does pref prefer sleeper s, for a caller on CPU cpu?  relaxed: hints
-   (twill__sleeper). */
+/* Does pref prefer sleeper s, for a caller on CPU cpu (park.h)?  OUTSIDE
+   prefers ours if it has the short slice and another CPU's if it has not:
+   here == short_slice.  relaxed: hints (twill__sleeper). */
 static bool preferred(twill__sleeper *s, int cpu, twill__wake_pref pref)
 {
     bool here = atomic_load_explicit(&s->cpu, memory_order_relaxed) == cpu;

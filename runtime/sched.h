@@ -481,13 +481,12 @@ static inline bool twill__help_plain(const twill__worker *w)
    us of pauses, 5.4 us).  Pinned workers yield all the same: with the
    short slice they ask for (park.c, "Short slices") a yield pushes the
    deadline back by at most 0.1 ms, and a worker woken onto a busy
-   producer's CPU still preempts it (6.8 us from submit to start; the
+   producer's CPU still preempts it (6.8 us from submit to start).  The
    other side of it: a yield then cedes the CPU to a thread with the
    default slice only once the deadline has passed that thread's, so such
-   a thread woken onto a spinner's CPU can wait for the spin, README
-   "Wake-ups"); where
-   the kernel gives no short slice, outside producers wake a worker on
-   another CPU, which needs no preempting. */
+   a thread woken onto a spinner's CPU can wait for the spin (README
+   "Wake-ups").  Where the kernel gives no short slice, outside producers
+   wake a worker on another CPU, which needs no preempting. */
 #define TWILL__SPIN_ROUNDS 64
 #define TWILL__PAUSE_BURST 64
 

@@ -165,7 +165,7 @@ static TWILL_COLD int submit_wait(twill_pool *pool, const twill__job *job, int64
     if (job->iso != 0) { /* a spawn into an isolated group: see handed */
         int rc = twill__prioq_submit(&p->handed, job, timeout_ns);
         if (rc == 0)
-            (void)twill__event_notify_as(&p->work_ev, TWILL__WAKE_OUTSIDE);
+            (void)twill__event_notify_as(&p->work_ev, twill__job_wake_pref(job, true));
         return rc;
     }
     int64_t deadline = timeout_ns > 0 ? twill__deadline(timeout_ns) : 0;

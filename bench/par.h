@@ -12,9 +12,11 @@
  *
  * The only cost this layer adds is one direct call per operation (for twill
  * a tail jump), so instruction counts per join stay the runtime's; the
- * twill backend's par_join is inline (PAR_TWILL_INLINE), like twill_join
- * itself, so that a workload's join sees both functions, as with twill.h
- * used directly (and Lace's SPAWN and SYNC).
+ * twill backend's par_join and par_group_* are inline (PAR_TWILL_INLINE),
+ * like twill_join and the group functions themselves, so that a
+ * workload's join sees both functions and its group calls cost no call
+ * of their own, as with twill.h used directly (and Lace's SPAWN and
+ * SYNC).
  * "central" is twill with config.scheduler = TWILL_SCHED_CENTRAL, same code.
  * omp-gcc or omp-clang is whichever compiler built par_omp.c (libgomp or
  * libomp).  A backend that lacks an operation does not define it; such
@@ -78,9 +80,24 @@ typedef struct par_group {
         unsigned char bytes[PAR_GROUP_BYTES];
     } u; /* private to the backend */
 } par_group;
+#ifdef PAR_TWILL_INLINE
+static inline int par_group_init(par_group *g)
+{
+    return twill_group_init((twill_group *)(void *)g->u.bytes, NULL);
+}
+static inline int par_group_spawn(par_group *g, par_fn fn, void *arg)
+{
+    return twill_group_spawn((twill_group *)(void *)g->u.bytes, fn, arg);
+}
+static inline int par_group_wait(par_group *g)
+{
+    return twill_group_wait((twill_group *)(void *)g->u.bytes);
+}
+#else
 int par_group_init(par_group *g);
 int par_group_spawn(par_group *g, par_fn fn, void *arg);
 int par_group_wait(par_group *g); /* the first nonzero task code, else 0 */
+#endif
 
 /* *out = sum of body(ctx, b, e) over chunks of [0, n) of at least grain. */
 typedef uint64_t (*par_sum_fn)(const void *ctx, size_t begin, size_t end);

@@ -43,21 +43,6 @@ int par_run(par_fn fn, void *arg)
     return twill_run(pool, fn, arg);
 }
 
-int par_group_init(par_group *g)
-{
-    return twill_group_init((twill_group *)g->u.bytes, NULL);
-}
-
-int par_group_spawn(par_group *g, par_fn fn, void *arg)
-{
-    return twill_group_spawn((twill_group *)g->u.bytes, fn, arg);
-}
-
-int par_group_wait(par_group *g)
-{
-    return twill_group_wait((twill_group *)g->u.bytes);
-}
-
 typedef struct sum_ctx {
     par_sum_fn  body;
     const void *ctx;

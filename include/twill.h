@@ -32,9 +32,11 @@ extern "C" {
 #pragma GCC visibility push(default) /* the public API of libtwill.so */
 #endif
 
-/* twill_join is inline with gcc and clang (see "private: the inline join"
-   below): a C99 inline definition (C++: inline), every declaration of it
-   inline, and the library's join.c holds the one external definition.
+/* twill_join, twill_group_init, twill_group_spawn and twill_group_wait
+   are inline with gcc and clang (see "private: the inline join" below):
+   C99 inline definitions (C++: inline), every declaration of them inline,
+   and the library holds the one external definition of each (join.c,
+   group.c).
    Under gnu89 inline semantics plain inline would emit a definition in
    every file; extern inline means inline only there. */
 #if !defined(__GNUC__)
@@ -338,7 +340,7 @@ typedef struct twill_group {
  * tasks is undefined (it is not detected).  Any thread, while no other
  * thread uses g.
  */
-int twill_group_init(twill_group *g, twill_pool *pool);
+TWILL__INLINE int twill_group_init(twill_group *g, twill_pool *pool);
 
 /*
  * Initialise g as twill_group_init does, as an isolated group: a wait on g
@@ -381,8 +383,12 @@ int twill_group_init_isolated(twill_group *g, twill_pool *pool);
  * Returns 0 (taken); a cancelled group also returns 0 and discards the task
  * through the hook.  EINVAL for NULL/uninitialised g or NULL fn; ESHUTDOWN
  * when the pool no longer accepts it; ENOMEM.
+ * With gcc and clang the owner's private spawn is inline (the definition
+ * below: a few checks and three stores, no call), as is an owner's
+ * twill_group_init; every other spawn calls into the library.  Both are
+ * also ordinary exported functions.
  */
-int twill_group_spawn(twill_group *g, twill_fn fn, void *arg);
+TWILL__INLINE int twill_group_spawn(twill_group *g, twill_fn fn, void *arg);
 
 /* twill_group_spawn at a priority level (see twill_submit_prio); EINVAL
    also for an unknown prio.  twill_group_spawn is the NORMAL level. */
@@ -398,8 +404,11 @@ int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *a
  * covers the tasks it saw pending; a task spawned while it returns belongs
  * to the next round (a later wait waits for it, nothing is lost), and its
  * error or skip is reported by one of the two waits.
+ * With gcc and clang the owner's wait is inline as long as it only runs
+ * its private tasks (the definition below); anything else calls into the
+ * library.  Also an ordinary exported function.
  */
-int twill_group_wait(twill_group *g);
+TWILL__INLINE int twill_group_wait(twill_group *g);
 
 /*
  * twill_group_wait with a bound: timeout_ns 0 checks once, > 0 waits at most
@@ -540,7 +549,7 @@ const char *twill_strerror(int code);
  */
 #if defined(__GNUC__)
 
-#define TWILL__ABI_VERSION 2
+#define TWILL__ABI_VERSION 3
 #define TWILL__ABI_CAT(name, v) twill__##name##_v##v
 #define TWILL__ABI_NAME(name, v) TWILL__ABI_CAT(name, v)
 #define TWILL__ABI(name) TWILL__ABI_NAME(name, TWILL__ABI_VERSION)
@@ -565,14 +574,60 @@ struct __attribute__((__may_alias__)) twill__join_frame {
     int ra;
 };
 
-/* The part of a worker that the inline join touches (the first member of
-   the runtime's worker). */
+/* A group as the runtime sees it, overlaid on twill_group: the layout of
+   runtime/task.h's twill__group_ctl (group.c checks), for the inline
+   init, spawn and wait.  Fields read by other threads too are accessed
+   with __atomic builtins. */
+#define TWILL__GROUP_MAGIC 0x7477696cu /* "twil": an initialised plain group */
+#define TWILL__SLEEPER_BIT 0x80000000u /* pending: a waiter sleeps (runtime/completion.h) */
+struct twill__fast;
+struct __attribute__((__may_alias__)) twill__group_head {
+    uint32_t magic;
+    uint32_t pending;        /* completion word: the first private task adds the token */
+    int first_error;
+    uint32_t iso;
+    unsigned char cancelled;
+    unsigned char skipped;
+    uint32_t priv;           /* the owner's private tasks unfinished, owner only */
+    void *pool;
+    const struct twill__fast *owner; /* NULL: no private spawns */
+};
+
+/* A private group task: what it runs and its group (it has no
+   isolation tag: private spawns happen outside isolation only). */
+struct twill__gjob {
+    twill_fn fn;
+    void *arg;
+    struct twill__group_head *group;
+};
+#define TWILL__GPRIV_CAP 64 /* slots of the private group stack, a power of two */
+#define TWILL__POOL_CANCELLING 2 /* the pool's state word once a cancelling
+                                    shutdown began (runtime/sched.h) */
+
+/* The part of a worker that the inline join and spawn touch (the first
+   member of the runtime's worker). */
 struct twill__fast {
     /* The worker's own thread only.  pos: TWILL__POS_SLOT * (top of the
        private stack) + (b halves run inline since the last flush, mod
        TWILL__POS_SLOT). */
     uint64_t pos;
     struct twill__join_frame *slot[TWILL__PRIVATE_CAP];
+    /* The group words, the worker's own thread only.  The private group
+       stack (runtime/sched_steal.h): gslot[glo .. gtop) mod
+       TWILL__GPRIV_CAP.  gpool: its pool where its groups spawn
+       privately (stealing, untraced), else NULL.  pool_state, high_len:
+       its pool's state word and HIGH queue length, read (__atomic) by
+       the inline spawn and wait.  group: the group of the task running
+       on this stack (twill_current_group).  gruns: private group tasks
+       run by the inline wait, each also a spawn (read by stats from any
+       thread: __atomic stores). */
+    uint32_t glo, gtop;
+    void *gpool;
+    const int *pool_state;
+    const size_t *high_len;
+    struct twill__group_head *group;
+    uint64_t gruns;
+    struct twill__gjob gslot[TWILL__GPRIV_CAP];
     /* Written by other threads too, read (__atomic, relaxed) by every
        join: a push with pos >= limit, or a join with pos - 63 < split
        after a, takes the cold path. */
@@ -595,6 +650,22 @@ __attribute__((__cold__)) void TWILL__ABI(join_push)(struct twill__fast *f,
                                                      struct twill__join_frame *fr);
 __attribute__((__cold__)) int TWILL__ABI(join_rest)(struct twill__fast *f, int ra);
 __attribute__((__cold__)) int TWILL__ABI(join_failed)(int ra, int rb);
+
+/* What the inline group functions leave to the library: an init that
+   makes no owner (or bad arguments); a spawn that is not the owner's
+   private one (isolation, the stack full or publication wanted, a trip,
+   a cancelling pool, a cancelled group, bad arguments); a wait with
+   anything but the owner's private tasks to run, or a result to collect
+   (the rest of the wait, from where the inline loop stopped; < 0: no
+   timeout); and three steps of the inline wait's run: a task failed, a
+   sleeper to wake when the token finishes, the periodic poll. */
+__attribute__((__cold__)) int TWILL__ABI(group_init)(twill_group *g, twill_pool *pool);
+__attribute__((__cold__)) int TWILL__ABI(group_spawn)(twill_group *g, twill_prio prio,
+                                                      twill_fn fn, void *arg);
+int TWILL__ABI(group_wait)(twill_group *g, int64_t timeout_ns);
+__attribute__((__cold__)) void TWILL__ABI(group_failed)(struct twill__group_head *g, int rc);
+__attribute__((__cold__)) void TWILL__ABI(group_wake)(struct twill__group_head *g);
+__attribute__((__cold__)) void TWILL__ABI(group_poll)(void);
 
 TWILL__INLINE int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
 {
@@ -634,6 +705,125 @@ TWILL__INLINE int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
     if (__builtin_expect(rb != 0, 0))
         return TWILL__ABI(join_failed)(fr.ra, rb);
     return fr.ra;
+}
+
+/* The owner's private spawn: onto its private group stack, counted in
+   the group's priv (the first one also adds the group's token to
+   pending): three stores and an index.  Any doubt takes the library: isolation, which always trips
+   split (runtime/sched.h, "Isolation"), and a trip for HIGH work or a
+   poll alike; limit 0 (publication wanted); the stack full; a cancelling
+   pool; a cancelled group. */
+TWILL__INLINE int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
+{
+    struct twill__fast *f = TWILL__ABI(self);
+    struct twill__group_head *h = (struct twill__group_head *)(void *)g;
+    if (__builtin_expect(g != NULL && fn != NULL && h->owner == f, 1)) {
+        uint32_t top = f->gtop;
+        if (__builtin_expect(
+                top - f->glo != TWILL__GPRIV_CAP &&
+                    __atomic_load_n(&f->limit, __ATOMIC_RELAXED) != 0 &&
+                    __atomic_load_n(&f->split, __ATOMIC_RELAXED) != UINT64_MAX /* trip */ &&
+                    __atomic_load_n(f->pool_state, __ATOMIC_ACQUIRE) != TWILL__POOL_CANCELLING &&
+                    !__atomic_load_n(&h->cancelled, __ATOMIC_ACQUIRE),
+                1)) {
+            struct twill__gjob *e = &f->gslot[top & (TWILL__GPRIV_CAP - 1)];
+            e->fn = fn;
+            e->arg = arg;
+            e->group = h;
+            f->gtop = top + 1;
+            /* relaxed: the token is counted before anyone can see the
+               task (it is private); runtime/completion.h's expect. */
+            if (h->priv++ == 0)
+                __atomic_fetch_add(&h->pending, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+    }
+    return TWILL__ABI(group_spawn)(g, TWILL_PRIO_NORMAL, fn, arg);
+}
+
+/* The owner's init: a worker of the pool whose spawns go private. */
+TWILL__INLINE int twill_group_init(twill_group *g, twill_pool *pool)
+{
+    struct twill__fast *f = TWILL__ABI(self);
+    if (__builtin_expect(g != NULL && f->gpool != NULL && (pool == NULL || pool == f->gpool), 1)) {
+        struct twill__group_head *h = (struct twill__group_head *)(void *)g;
+        h->magic = TWILL__GROUP_MAGIC;
+        h->pending = 0;
+        h->first_error = 0;
+        h->iso = 0;
+        h->cancelled = 0;
+        h->skipped = 0;
+        h->priv = 0;
+        h->pool = f->gpool;
+        h->owner = f;
+        return 0;
+    }
+    return TWILL__ABI(group_init)(g, pool);
+}
+
+/* The owner's wait: take its private tasks back, newest first, and run
+   them here until none of g's is left (they may belong to other groups
+   it owns, spawned from g's tasks), then return if g is done and clean.
+   Anything else takes the library, which goes on from there: a HIGH task
+   queued or a trip (split), a cancelling pool or a cancelled group (the
+   task is discarded there), shared work pending, an error or skip to
+   report.  Each run is what the library's own does (runtime/job.h,
+   twill__run_private): the current group set around it, counted, the
+   token finished after the group's last private task, a poll every 64. */
+TWILL__INLINE int twill_group_wait(twill_group *g)
+{
+    struct twill__fast *f = TWILL__ABI(self);
+    struct twill__group_head *h = (struct twill__group_head *)(void *)g;
+    if (__builtin_expect(g != NULL && h->owner == f, 1)) {
+        while (h->priv != 0) {
+            uint32_t top = f->gtop;
+            const struct twill__gjob *e = &f->gslot[(top - 1) & (TWILL__GPRIV_CAP - 1)];
+            struct twill__group_head *c, *outer;
+            twill_fn fn;
+            void *arg;
+            uint64_t n;
+            int rc;
+            if (__builtin_expect(top == f->glo, 0))
+                break;
+            c = e->group;
+            if (__builtin_expect(
+                    __atomic_load_n(f->high_len, __ATOMIC_RELAXED) != 0 ||
+                        __atomic_load_n(&f->split, __ATOMIC_RELAXED) == UINT64_MAX /* trip */ ||
+                        __atomic_load_n(f->pool_state, __ATOMIC_RELAXED) == TWILL__POOL_CANCELLING ||
+                        __atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE),
+                    0))
+                break;
+            fn = e->fn; /* read before the call: its spawns reuse the slot */
+            arg = e->arg;
+            f->gtop = top - 1;
+            outer = f->group;
+            f->group = c;
+            rc = fn(arg);
+            f->group = outer;
+            n = f->gruns + 1;
+            __atomic_store_n(&f->gruns, n, __ATOMIC_RELAXED);
+            if (__builtin_expect(rc != 0, 0))
+                TWILL__ABI(group_failed)(c, rc);
+            /* The token (runtime/task.h): acq_rel as runtime/completion.h's
+               finish; c may be gone after it. */
+            if (--c->priv == 0 &&
+                __builtin_expect(__atomic_fetch_sub(&c->pending, 1, __ATOMIC_ACQ_REL) ==
+                                     (TWILL__SLEEPER_BIT | 1),
+                                 0))
+                TWILL__ABI(group_wake)(c);
+            if (__builtin_expect((n & 63) == 0, 0))
+                TWILL__ABI(group_poll)();
+        }
+        /* Done and clean: collect (group.c) would return 0 and reset
+           nothing.  acquire: pairs with the finishers' release. */
+        if (__builtin_expect(__atomic_load_n(&h->pending, __ATOMIC_ACQUIRE) == 0 &&
+                                 __atomic_load_n(&h->first_error, __ATOMIC_RELAXED) == 0 &&
+                                 !__atomic_load_n(&h->skipped, __ATOMIC_RELAXED) &&
+                                 !__atomic_load_n(&h->cancelled, __ATOMIC_RELAXED),
+                             1))
+            return 0;
+    }
+    return TWILL__ABI(group_wait)(g, -1);
 }
 
 #endif /* __GNUC__ */

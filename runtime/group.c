@@ -19,7 +19,32 @@
 #include "elastic.h"
 #include "wait.h"
 
-#define GROUP_MAGIC 0x7477696cu     /* "twil": set by init, 0 in a zeroed group */
+/* The one external definition of each of twill.h's inline group
+   functions (C99 inline, as join.c's twill_join). */
+extern __inline__ int twill_group_init(twill_group *g, twill_pool *pool);
+extern __inline__ int twill_group_spawn(twill_group *g, twill_fn fn, void *arg);
+extern __inline__ int twill_group_wait(twill_group *g);
+
+/* twill.h's inline functions read and write a group through
+   twill__group_head, and a worker's pool through fast.pool_state and
+   fast.high_len. */
+#define SAME_FIELD(f)                                                                      \
+    (offsetof(twill__group_ctl, f) == offsetof(struct twill__group_head, f) &&             \
+     sizeof(((twill__group_ctl *)0)->f) == sizeof(((struct twill__group_head *)0)->f))
+_Static_assert(SAME_FIELD(magic) && SAME_FIELD(pending) && SAME_FIELD(first_error) &&
+                   SAME_FIELD(iso) && SAME_FIELD(cancelled) && SAME_FIELD(skipped) &&
+                   SAME_FIELD(priv) && SAME_FIELD(pool) && SAME_FIELD(owner) &&
+                   sizeof(twill__group_ctl) == sizeof(struct twill__group_head),
+               "twill__group_head is twill__group_ctl");
+#undef SAME_FIELD
+_Static_assert(TWILL__POOL_CANCELLING == TWILL__CANCELLING && sizeof(int) == sizeof(_Atomic int) &&
+                   sizeof(size_t) == sizeof(_Atomic size_t),
+               "the pool words that twill.h's inline functions read");
+_Static_assert(TWILL__SLEEPER_BIT == TWILL__SLEEPER && TWILL__GROUP_MAGIC == 0x7477696cu &&
+                   TWILL__POLL_EVERY == 64 && TWILL__SPLIT_TRIP == UINT64_MAX,
+               "twill.h's inline wait and init write these numbers out");
+
+#define GROUP_MAGIC TWILL__GROUP_MAGIC /* "twil": set by init, 0 in a zeroed group */
 #define ISOLATED_MAGIC 0x74776973u  /* "twis": set by init_isolated */
 
 _Static_assert(sizeof(twill__group_ctl) <= sizeof(twill_group), "twill_group too small");
@@ -38,7 +63,9 @@ static bool valid(const twill_group *g)
     return twill_likely(magic == GROUP_MAGIC) || magic == ISOLATED_MAGIC;
 }
 
-int twill_group_init(twill_group *g, twill_pool *pool)
+/* Every init; twill.h's inline one takes the owner's own (a worker whose
+   groups spawn privately: fast.gpool) and writes the same fields. */
+int TWILL__ABI(group_init)(twill_group *g, twill_pool *pool)
 {
     twill__worker *self = twill__self();
     if (g == NULL || (pool == NULL && self == NULL))
@@ -63,7 +90,7 @@ int twill_group_init(twill_group *g, twill_pool *pool)
 
 int twill_group_init_isolated(twill_group *g, twill_pool *pool)
 {
-    int rc = twill_group_init(g, pool);
+    int rc = TWILL__ABI(group_init)(g, pool);
     if (rc != 0)
         return rc;
     twill__group_ctl *gr = as_ctl(g);
@@ -78,11 +105,12 @@ int twill_group_init_isolated(twill_group *g, twill_pool *pool)
     return 0;
 }
 
-/* The owner's private spawn (spawn) when the pool cancels, the group is
-   cancelled, or the private group stack wants its cold path (full, or
-   publication wanted: sched_steal.h). */
-static TWILL_COLD int spawn_private_cold(twill__worker *w, twill__group_ctl *gr, twill_fn fn,
-                                         void *arg)
+/* The owner's private spawn, when twill.h's inline push did not take it:
+   the pool cancels, the group is cancelled, the private group stack
+   wants its cold path (full, or publication wanted: sched_steal.h), or
+   split is tripped. */
+static TWILL_COLD int spawn_private(twill__worker *w, twill__group_ctl *gr, twill_fn fn,
+                                    void *arg)
 {
     int rc = twill__accepts_inside(gr->pool);
     if (rc != 0)
@@ -95,10 +123,7 @@ static TWILL_COLD int spawn_private_cold(twill__worker *w, twill__group_ctl *gr,
         return 0;
     }
     twill__group_private_add(gr);
-    if (!twill__steal_gpush(w, fn, arg, gr) && (rc = twill__steal_gpush_cold(w, fn, arg, gr)) != 0)
-        return rc;
-    TWILL__COUNT(w, spawns, 1);
-    return 0;
+    return twill__steal_gpush(w, fn, arg, gr); /* counted in spawns when it leaves */
 }
 
 /* Every spawn but the owner's private one: a record in a shared queue,
@@ -148,13 +173,11 @@ static int spawn_shared(twill__group_ctl *gr, twill_prio prio, twill_fn fn, void
     return rc;
 }
 
-/* Both spawn calls, inline in each (twill_group_spawn: prio folded).  The
-   owner's NORMAL spawn outside isolation goes onto its private group stack
-   (sched_steal.h), counted in priv (task.h): no call, no frame, no
-   read-modify-write but the first spawn's token; anything unusual (a
-   cancelling pool, a cancelled group: one test each, as on the shared
-   path; the stack's cold path) takes spawn_private_cold. */
-static inline int spawn(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
+/* Every spawn that twill.h's inline private push does not take:
+   twill_group_spawn_prio's, and twill_group_spawn's for anything unusual
+   (see there).  The owner's NORMAL spawn outside isolation still goes
+   onto its private group stack (spawn_private); the rest are shared. */
+int TWILL__ABI(group_spawn)(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
 {
     if (g == NULL || fn == NULL || prio < TWILL_PRIO_LOW || prio > TWILL_PRIO_HIGH)
         return EINVAL;
@@ -162,29 +185,14 @@ static inline int spawn(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
     /* The owner is a worker of gr's pool (init), never twill__outside. */
     struct twill__fast *self = TWILL__ABI(self);
     twill__worker *w = (twill__worker *)self;
-    if (twill_unlikely(gr->owner != self) || prio != TWILL_PRIO_NORMAL ||
-        twill_unlikely(w->iso != 0))
-        return spawn_shared(gr, prio, fn, arg);
-    /* acquire (both): pairs with shutdown's store of state, and with the
-       release store in twill__group_cancel. */
-    if (twill_unlikely(atomic_load_explicit(&gr->pool->state, memory_order_acquire) ==
-                           TWILL__CANCELLING ||
-                       atomic_load_explicit(&gr->cancelled, memory_order_acquire) ||
-                       !twill__steal_gpush(w, fn, arg, gr)))
-        return spawn_private_cold(w, gr, fn, arg);
-    twill__group_private_add(gr); /* after the push: nothing reads priv in between */
-    TWILL__COUNT(w, spawns, 1);
-    return 0;
+    if (twill_likely(gr->owner == self) && prio == TWILL_PRIO_NORMAL && w->iso == 0)
+        return spawn_private(w, gr, fn, arg);
+    return spawn_shared(gr, prio, fn, arg);
 }
 
 int twill_group_spawn_prio(twill_group *g, twill_prio prio, twill_fn fn, void *arg)
 {
-    return spawn(g, prio, fn, arg);
-}
-
-int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
-{
-    return spawn(g, TWILL_PRIO_NORMAL, fn, arg);
+    return TWILL__ABI(group_spawn)(g, prio, fn, arg);
 }
 
 /* The result of a completed group; resets it for reuse.  Spawns may race
@@ -211,6 +219,20 @@ static inline int collect(twill__group_ctl *gr)
     return rc;
 }
 
+/* The owner's wait, before a pop: a HIGH task waits, or split is tripped
+   (sched.h: HIGH work, or an outside job or broadcast share for the
+   poll).  The look a tripped join makes (join.c), so that a trip does not
+   outlive it: while split stays tripped twill.h's inline spawn takes the
+   library's path. */
+static TWILL_COLD void look(twill__worker *w)
+{
+    bool tripped = twill__sched_tripped(w);
+    if (twill__prioq_nonempty(&w->pool->high))
+        twill__job_run_high(w);
+    else if (tripped)
+        twill__job_poll(w);
+}
+
 /* The wait itself: w is the calling worker of gr's pool (it helps), or
    NULL (it sleeps). */
 static int wait_group(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns)
@@ -227,16 +249,19 @@ static int wait_group(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns
             if (timeout_ns >= 0) {
                 twill__steal_publish(w, true);
             } else {
-                twill__steal_worker *s = &w->s;
-                while (gr->priv != 0 && s->gtop != s->glo) {
+                twill__job job;
+                while (gr->priv != 0 && !twill__steal_gempty(w)) {
                     /* before the pop: the HIGH task may push and pop here */
-                    if (twill_unlikely(twill__prioq_nonempty(&w->pool->high))) {
-                        twill__job_run_high(w);
-                        if (gr->priv == 0 || s->gtop == s->glo)
+                    if (twill_unlikely(twill__prioq_nonempty(&w->pool->high) ||
+                                       __atomic_load_n(&w->fast.split, __ATOMIC_RELAXED) ==
+                                           TWILL__SPLIT_TRIP)) {
+                        look(w);
+                        if (gr->priv == 0)
                             break;
                     }
-                    const twill__job *e = &s->gslot[--s->gtop & (TWILL__GPRIV_CAP - 1)];
-                    twill__run_private(w, e->fn, e->arg, e->ctl); /* reads e before the call */
+                    if (!twill__steal_gpop(w, &job))
+                        break;
+                    twill__run_private(w, job.fn, job.arg, job.ctl);
                 }
             }
         }
@@ -265,8 +290,9 @@ static TWILL_COLD int wait_isolated(twill__group_ctl *gr, int64_t timeout_ns)
     return rc;
 }
 
-/* Both wait calls, inline in each. */
-static inline int wait_for(twill_group *g, int64_t timeout_ns)
+/* Every wait that twill.h's inline one does not finish (it may have run
+   some private tasks first), and every twill_group_wait_for. */
+int TWILL__ABI(group_wait)(twill_group *g, int64_t timeout_ns)
 {
     if (g == NULL)
         return EINVAL;
@@ -292,12 +318,29 @@ static inline int wait_for(twill_group *g, int64_t timeout_ns)
 
 int twill_group_wait_for(twill_group *g, int64_t timeout_ns)
 {
-    return wait_for(g, timeout_ns);
+    return TWILL__ABI(group_wait)(g, timeout_ns);
 }
 
-int twill_group_wait(twill_group *g)
+/* The inline wait's rare steps, on the owner: a private task of g failed
+   (as twill__run_private: counted, g's first error, g cancelled); the
+   token's finish found a sleeper on g (completion.h's finish); the poll
+   every TWILL__POLL_EVERY runs (twill__job_tick). */
+void TWILL__ABI(group_failed)(struct twill__group_head *g, int rc)
 {
-    return wait_for(g, -1);
+    twill__group_ctl *gr = (twill__group_ctl *)(void *)g;
+    TWILL__COUNT((twill__worker *)TWILL__ABI(self), tasks_failed, 1);
+    twill__first_error(&gr->first_error, rc); /* published by the token's finish */
+    twill__group_cancel(gr);
+}
+
+void TWILL__ABI(group_wake)(struct twill__group_head *g)
+{
+    twill__futex_wake(&((twill__group_ctl *)(void *)g)->pending, INT_MAX);
+}
+
+void TWILL__ABI(group_poll)(void)
+{
+    twill__job_poll((twill__worker *)TWILL__ABI(self));
 }
 
 void twill_group_cancel(twill_group *g)
@@ -318,5 +361,5 @@ bool twill_group_cancelled(const twill_group *g)
 twill_group *twill_current_group(void)
 {
     twill__worker *w = twill__self();
-    return w != NULL && w->group != NULL ? (twill_group *)(void *)w->group : NULL;
+    return w != NULL ? (twill_group *)(void *)w->fast.group : NULL;
 }

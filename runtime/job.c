@@ -192,10 +192,10 @@ void twill__discard_job(twill_pool *pool, twill__worker *w, const twill__job *jo
    after, so a waiting task that ran this one sees its own again. */
 static inline int call_as(twill__worker *w, twill__group_ctl *g, const twill__job *job)
 {
-    twill__group_ctl *outer = w->group;
-    w->group = g;
+    struct twill__group_head *outer = w->fast.group;
+    w->fast.group = (struct twill__group_head *)g;
     int rc = call(w, job);
-    w->group = outer;
+    w->fast.group = outer;
     return rc;
 }
 

@@ -118,10 +118,10 @@ static inline void twill__run_private(twill__worker *w, twill_fn fn, void *arg,
         twill__run_job(w, &job);
         return;
     }
-    twill__group_ctl *outer = w->group; /* twill_current_group, as job.c's call_as */
-    w->group = g;
+    struct twill__group_head *outer = w->fast.group; /* twill_current_group, as job.c's call_as */
+    w->fast.group = (struct twill__group_head *)g;
     int rc = fn(arg);
-    w->group = outer;
+    w->fast.group = outer;
     twill__count_result(w, rc);
     if (twill_unlikely(rc != 0)) {
         twill__first_error(&g->first_error, rc); /* published by the token's finish */

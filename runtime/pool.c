@@ -245,7 +245,7 @@ unsigned twill_pool_size(const twill_pool *pool)
 
 /* ------------------------------------------------------------- trace -- */
 
-static void add_counters(twill_stats *s, const twill__counters *c);
+static void add_counters(twill_stats *s, const twill__worker *w);
 
 /* The trace and the counters of every worker slot ever used (workers that
    left included) to path (trace.c). */
@@ -257,7 +257,7 @@ static int write_trace(twill_pool *pool, const char *path)
     if (stats == NULL)
         return ENOMEM;
     for (unsigned i = 0; i < n; i++)
-        add_counters(&stats[i], &pool->workers[i].stats);
+        add_counters(&stats[i], &pool->workers[i]);
     int rc = twill__trace_write(pool->trace, path, stats, n);
     free(stats);
     return rc;
@@ -375,8 +375,12 @@ void twill_pool_destroy(twill_pool *pool)
 
 /* ------------------------------------------------------------- stats -- */
 
-static void add_counters(twill_stats *s, const twill__counters *c)
+/* Worker w's counters into s.  Private group tasks that twill.h's inline
+   wait ran (fast.gruns) were spawned and run; so were the join halves
+   run inline (joins_inline). */
+static void add_counters(twill_stats *s, const twill__worker *w)
 {
+    const twill__counters *c = &w->stats;
 #define TWILL__ADD(f) s->f += atomic_load_explicit(&c->f, memory_order_relaxed)
     TWILL__ADD(tasks_run);
     TWILL__ADD(tasks_failed);
@@ -388,9 +392,11 @@ static void add_counters(twill_stats *s, const twill__counters *c)
     TWILL__ADD(parks);
     TWILL__ADD(wakes);
     TWILL__ADD(bind_failures);
-    uint64_t inline_halves = atomic_load_explicit(&c->joins_inline, memory_order_relaxed);
-    s->tasks_run += inline_halves;
-    s->spawns += inline_halves;
+    /* relaxed: statistics (the owner's __atomic stores in twill.h). */
+    uint64_t inline_runs = atomic_load_explicit(&c->joins_inline, memory_order_relaxed) +
+                           __atomic_load_n(&w->fast.gruns, __ATOMIC_RELAXED);
+    s->tasks_run += inline_runs;
+    s->spawns += inline_runs;
 #undef TWILL__ADD
 }
 
@@ -406,14 +412,14 @@ int twill_pool_stats(const twill_pool *pool, int worker, twill_stats *out)
                   twill__prioq_external(&((twill_pool *)pool)->high) +
                   twill__prioq_external(&((twill_pool *)pool)->low);
     if (worker >= 0) {
-        add_counters(out, &pool->workers[worker].stats);
+        add_counters(out, &pool->workers[worker]);
         return 0;
     }
     /* every slot: the work of workers that have left stays counted */
     for (unsigned i = 0, n = atomic_load_explicit(&((twill_pool *)pool)->slots,
                                                   memory_order_acquire);
          i < n; i++)
-        add_counters(out, &pool->workers[i].stats);
+        add_counters(out, &pool->workers[i]);
     /* relaxed: a statistic. */
     out->tasks_discarded += atomic_load_explicit(&((twill_pool *)pool)->outside_discards,
                                                  memory_order_relaxed);

@@ -85,7 +85,9 @@ enum {
    half that its joiner runs inline is one spawn and one task run; the
    fast path counts it in the low bits of fast.pos, flushed in batches of
    TWILL__POS_SLOT (1024) and at the end of every task
-   (twill__count_result) into joins_inline, and stats add that to both. */
+   (twill__count_result) into joins_inline, and stats add that to both,
+   as they add fast.gruns (twill.h: private group tasks that the inline
+   group wait ran). */
 typedef struct twill__counters {
     _Atomic uint64_t tasks_run, tasks_failed, tasks_discarded;
     _Atomic uint64_t spawns, steals, steal_attempts, injected;
@@ -108,10 +110,6 @@ typedef struct twill__counters {
 /* split's value while a HIGH task waits, and always on other policies. */
 #define TWILL__SPLIT_TRIP UINT64_MAX
 
-/* Slots of the private group stack, a power of two; when full, the older
-   half is published (sched_steal.h). */
-#define TWILL__GPRIV_CAP 64
-
 /* The stealing scheduler's part of a worker; all zero under other
    policies (work_ev NULL says so). */
 typedef struct twill__steal_worker {
@@ -121,9 +119,6 @@ typedef struct twill__steal_worker {
     alignas(TWILL_CACHE_LINE) _Atomic bool split_req;
     /* Written by the owner only. */
     alignas(TWILL_CACHE_LINE) uint64_t lo; /* private tasks: slots lo..top of fast.pos */
-    /* The private group stack (sched_steal.h): private group tasks by
-       value, gslot[glo .. gtop) mod TWILL__GPRIV_CAP. */
-    uint32_t glo, gtop;
     twill__event *work_ev;     /* the pool's work event; NULL: another policy */
     uint64_t rng;              /* victim order: a fresh start each steal pass */
     uint16_t *victims;         /* nearest first; size - 1 entries (room for the most) */
@@ -135,7 +130,6 @@ typedef struct twill__steal_worker {
        than every private task, newer than every deque task, and never
        seen by thieves.  Almost always NULL. */
     twill__task *spilled;
-    twill__job gslot[TWILL__GPRIV_CAP];
 } twill__steal_worker;
 
 typedef struct twill__worker {
@@ -160,10 +154,6 @@ typedef struct twill__worker {
     uint64_t iso_seal;
     bool polling;              /* running an outside job taken by a poll (job.c) */
     unsigned polls;            /* polls made (job.c: every TWILL__LOW_EVERY-th takes LOW) */
-    /* The group of the task running on this stack, NULL for a task of any
-       other kind (job.c sets and restores it around each task it runs;
-       twill_current_group reads it). */
-    struct twill__group_ctl *group;
     /* The b halves of the joins in progress on this stack that left its
        private reach (published, spilled, or pushed on another policy),
        newest first, linked through job.ctl: a join whose b is not private
@@ -615,14 +605,19 @@ static inline bool twill__sched_tripped(twill__worker *w)
 #define TWILL__POS_COLD TWILL__POS_SLOT
 
 /* Creator or elastic.c, after ops->add_worker and before worker w's
-   thread starts: the inline join's words for w's policy (an empty private
-   stack, nothing counted; the stealing policy publishes its first push,
+   thread starts: the inline join's and spawn's words for w's policy (an
+   empty private stack, nothing counted; the stealing policy publishes its first push,
    its deque being empty). */
 static inline void twill__sched_fast_reset(twill__worker *w)
 {
     TWILL_ASSERT(TWILL__POS_COUNT(w->fast.pos) == 0); /* flushed by its last task */
     w->fast.pos = twill__stealing(w) ? 0 : TWILL__POS_COLD;
     w->s.lo = 0;
+    /* twill.h's inline group functions read these (group.c checks the
+       types). */
+    w->fast.gpool = twill__sched_private_spawns(w) ? w->pool : NULL;
+    w->fast.pool_state = (const int *)(const void *)&w->pool->state;
+    w->fast.high_len = (const size_t *)(const void *)&w->pool->high.length;
     /* relaxed: the thread is created after this (pthread_create orders it);
        a producer's trip is dropped, as its work is found by a find. */
     __atomic_store_n(&w->fast.limit, 0, __ATOMIC_RELAXED);

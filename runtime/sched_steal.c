@@ -117,7 +117,7 @@ static int add_worker(twill_pool *pool, unsigned i)
         s->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)pool;
     }
     TWILL_ASSERT(TWILL__POS_TOP(pool->workers[i].fast.pos) == s->lo && s->spilled == NULL &&
-                 s->gtop == s->glo);
+                 twill__steal_gempty(&pool->workers[i]));
     atomic_store_explicit(&s->split_req, false, memory_order_relaxed);
     /* relaxed: the slot's thread is created after this (pthread_create
        orders it), and size_gen changes only under the caller's lock. */
@@ -246,22 +246,22 @@ static int submit(twill_pool *pool, const twill__job *job, int64_t timeout_ns)
    sleeper. */
 TWILL_COLD void twill__steal_gpublish(twill__worker *w, bool all)
 {
-    twill__steal_worker *s = &w->s;
-    uint32_t n = s->gtop - s->glo, k = all ? n : (n + 1) / 2;
+    struct twill__fast *f = &w->fast;
+    uint32_t n = f->gtop - f->glo, k = all ? n : (n + 1) / 2;
     for (uint32_t i = 0; i < k; i++) {
         twill__task *t = twill__task_alloc(&w->free);
         if (t == NULL)
             break;
-        t->job = s->gslot[s->glo & (TWILL__GPRIV_CAP - 1)];
-        t->job.kind = TWILL__JOB_GROUP;
+        t->job = twill__steal_gjob(w, f->glo, TWILL__JOB_GROUP);
         twill__group_ctl *g = t->job.ctl;
         twill__group_private_leaves(g);
-        if (twill__deque_push(&s->dq, t) != 0) {
+        if (twill__deque_push(&w->s.dq, t) != 0) {
             twill__group_private_back(g);
             twill__task_free(&w->free, t);
             break;
         }
-        s->glo++;
+        f->glo++;
+        TWILL__COUNT(w, spawns, 1);
     }
 }
 
@@ -356,25 +356,24 @@ TWILL_COLD void twill__steal_push_private(twill__worker *w, twill__task *t)
         twill__steal_publish(w, false);
 }
 
-/* Owner of g only, its count already raised: twill__steal_gpush found
-   the private group stack full or publication wanted.  Publish the older
-   half first if full, push, then publish if asked (the join's rules,
-   twill__steal_push_private).  0, or ENOMEM with the count undone (no
-   room could be made: out of memory). */
-TWILL_COLD int twill__steal_gpush_cold(twill__worker *w, twill_fn fn, void *arg,
-                                       twill__group_ctl *g)
+/* Owner of g only, its count already raised (twill__group_private_add):
+   push a private task of g where twill.h's inline spawn could not (the
+   stack full, publication wanted, or anything else it leaves to the
+   library).  Publish the older half first if full, push, then publish if
+   asked (the join's rules, twill__steal_push_private).  0, or ENOMEM with
+   the count undone (no room could be made: out of memory). */
+TWILL_COLD int twill__steal_gpush(twill__worker *w, twill_fn fn, void *arg,
+                                  twill__group_ctl *g)
 {
-    twill__steal_worker *s = &w->s;
-    if (s->gtop - s->glo == TWILL__GPRIV_CAP) {
+    struct twill__fast *f = &w->fast;
+    if (f->gtop - f->glo == TWILL__GPRIV_CAP) {
         twill__steal_publish(w, false);
-        if (s->gtop - s->glo == TWILL__GPRIV_CAP) {
+        if (f->gtop - f->glo == TWILL__GPRIV_CAP) {
             twill__group_private_done(g);
             return ENOMEM;
         }
     }
-    s->gslot[s->gtop & (TWILL__GPRIV_CAP - 1)] =
-        (twill__job){.fn = fn, .arg = arg, .ctl = g, .kind = TWILL__JOB_GPRIV};
-    s->gtop++;
+    *twill__steal_gslot(w, f->gtop++) = (struct twill__gjob){fn, arg, (struct twill__group_head *)g};
     /* relaxed: a request (sched_steal.h, limit), as in twill__steal_push_private. */
     if (__atomic_load_n(&w->fast.limit, __ATOMIC_RELAXED) == 0)
         twill__steal_publish(w, false);

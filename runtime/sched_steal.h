@@ -40,8 +40,9 @@
  *
  * The private group stack.  A group's owner (task.h: the stealing,
  * untraced worker that initialised it) spawns its NORMAL tasks, outside
- * isolation, into gslot[gtop % 64] by value (three words and the kind, no
- * record, no fence), counted in the group's plain `priv` (task.h).  A
+ * isolation, into fast.gslot[gtop % 64] by value (three words, no
+ * record, no fence; inline in twill.h), counted in the group's plain
+ * `priv` (task.h) and in spawns once they leave the stack.  A
  * separate stack, so that the inline join's pop stays "the private top is
  * my b" without a kind check.  They are taken back newest first by the
  * owner's group wait (group.c), or by any find of the owner
@@ -68,44 +69,40 @@ void twill__steal_push_private(twill__worker *w, twill__task *t);
 bool twill__steal_find(twill__worker *w, const twill__want *want, twill__found *f);
 twill__task *twill__steal_pop_iso(twill__worker *w);
 bool twill__steal_find_iso(twill__worker *w, const twill__want *want, twill__found *f);
-int twill__steal_gpush_cold(twill__worker *w, twill_fn fn, void *arg, twill__group_ctl *g);
+int twill__steal_gpush(twill__worker *w, twill_fn fn, void *arg, twill__group_ctl *g);
 void twill__steal_gpublish(twill__worker *w, bool all);
 
-/* Owner of g only, its count of g's private tasks already raised
-   (twill__group_private_add): push a private task of g, or false when
-   the cold path must (the stack full, or publication wanted: limit 0,
-   see above; the relaxed load as in the inline join). */
-static inline bool twill__steal_gpush(twill__worker *w, twill_fn fn, void *arg,
-                                      twill__group_ctl *g)
+/* Owner only: slot i (mod TWILL__GPRIV_CAP) of the private group stack
+   (twill.h's twill__fast: gslot[glo .. gtop)). */
+static inline struct twill__gjob *twill__steal_gslot(twill__worker *w, uint32_t i)
 {
-    twill__steal_worker *s = &w->s;
-    uint32_t top = s->gtop;
-    if (twill_unlikely(top - s->glo == TWILL__GPRIV_CAP ||
-                       __atomic_load_n(&w->fast.limit, __ATOMIC_RELAXED) == 0))
-        return false;
-    twill__job *e = &s->gslot[top & (TWILL__GPRIV_CAP - 1)];
-    e->fn = fn;
-    e->arg = arg;
-    e->ctl = g;
-    e->kind_iso = TWILL__JOB_GPRIV; /* no tag: pushed outside isolation only */
-    s->gtop = top + 1;
-    return true;
+    return &w->fast.gslot[i & (TWILL__GPRIV_CAP - 1)];
+}
+
+/* Owner only: private group task i as the job it is, of kind `kind`
+   (GPRIV to run it here, GROUP to publish it).  A private task is
+   counted in spawns when it leaves the stack (popped or published): the
+   inline spawn counts nothing. */
+static inline twill__job twill__steal_gjob(twill__worker *w, uint32_t i, unsigned kind)
+{
+    const struct twill__gjob *e = twill__steal_gslot(w, i);
+    return (twill__job){.fn = e->fn, .arg = e->arg, .ctl = e->group, .kind = kind};
 }
 
 /* Owner only: the newest private group task into *job, or false. */
 static inline bool twill__steal_gpop(twill__worker *w, twill__job *job)
 {
-    twill__steal_worker *s = &w->s;
-    if (s->gtop == s->glo)
+    if (w->fast.gtop == w->fast.glo)
         return false;
-    *job = s->gslot[--s->gtop & (TWILL__GPRIV_CAP - 1)];
+    *job = twill__steal_gjob(w, --w->fast.gtop, TWILL__JOB_GPRIV);
+    TWILL__COUNT(w, spawns, 1);
     return true;
 }
 
 /* Owner only: is the private group stack empty? */
 static inline bool twill__steal_gempty(const twill__worker *w)
 {
-    return w->s.gtop == w->s.glo;
+    return w->fast.gtop == w->fast.glo;
 }
 
 /* Owner only.  Push t onto the deque, where thieves can take it at once,

@@ -13,8 +13,11 @@
  * Checks that must run on a worker are tasks that return the line of the
  * first failed check (CHECK), as in test_forkjoin.c.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -69,6 +72,24 @@ static slot *slots_for(long n, twill_group *g)
         atomic_init(&s[i].worker, -2);
     }
     return s;
+}
+
+/* On a worker: a few private tasks and their wait.  The submission that
+   started the calling task may have left a trip on its worker (no idle
+   worker looked), which sends the next inline group wait to the
+   library's (twill.h), whose look clears it; a test of the inline wait
+   itself settles first.  Several tasks: the first spawn on an empty
+   deque publishes (sched_steal.h), so the wait finds private ones only
+   after it.  0, or the line of the failed check. */
+static int settle(void)
+{
+    _Atomic long ran = 0;
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    for (int i = 0; i < 4; i++)
+        CHECK(twill_group_spawn(&g, count_task, &ran) == 0);
+    CHECK(twill_group_wait(&g) == 0 && atomic_load(&ran) == 4);
+    return 0;
 }
 
 /* ---------------------------------------- exactly once, stats, naming -- */
@@ -186,6 +207,9 @@ static int spawn_failing_and_wait(void *arg)
 {
     fail_job *j = arg;
     twill_group g;
+    int line = settle(); /* the wait below is the inline one */
+    if (line != 0)
+        return line;
     CHECK(twill_group_init(&g, NULL) == 0);
     for (int i = 0; i < FAILING; i++) {
         j->slots[i].g = &g;
@@ -395,6 +419,211 @@ Test(gspawn, an_isolated_wait_runs_no_private_task_of_the_owner_and_isolated_spa
     for (int i = 0; i < ISO_TASKS; i++)
         cr_assert_eq(atomic_load(&s[i].ran), 1, "task %d of the group inside isolation", i);
     free(s);
+    twill_pool_destroy(p);
+}
+
+/* ------------------------------------- the owner's spawn refuses too -- */
+
+typedef struct refuse_job {
+    slot *slots;
+    int spawn_rc, wait_rc;
+    int discarded_at_spawn; /* the last task's discards when its spawn returned */
+} refuse_job;
+
+/* On the only worker, after settling (so that the spawns below take
+   twill.h's inline path): one task, so the deque holds one and the next
+   spawn is private, then cancel, then a spawn into the cancelled group. */
+static int spawn_into_own_cancelled_group(void *arg)
+{
+    refuse_job *j = arg;
+    int line = settle();
+    if (line != 0)
+        return line;
+    twill_group g;
+    CHECK(twill_group_init(&g, NULL) == 0);
+    j->slots[0].g = j->slots[1].g = j->slots[2].g = &g;
+    CHECK(twill_group_spawn(&g, slot_task, &j->slots[0]) == 0);
+    CHECK(twill_group_spawn(&g, slot_task, &j->slots[1]) == 0);
+    twill_group_cancel(&g);
+    j->spawn_rc = twill_group_spawn(&g, slot_task, &j->slots[2]);
+    j->discarded_at_spawn = atomic_load(&j->slots[2].discarded);
+    j->wait_rc = twill_group_wait(&g);
+    return 0;
+}
+
+Test(gspawn, the_owners_spawn_into_its_cancelled_group_is_discarded_through_the_hook,
+     .timeout = 30)
+{
+    twill_pool *p = hooked_pool(1);
+    slot *s = slots_for(3, NULL);
+    refuse_job j = {s, -1, -1, -1};
+    RUN_CHECKS(p, spawn_into_own_cancelled_group, &j);
+    cr_assert_eq(j.spawn_rc, 0, "a spawn into a cancelled group returns 0 (twill.h)");
+    cr_assert_eq(j.discarded_at_spawn, 1, "discarded by the spawn itself, not later");
+    cr_assert_eq(atomic_load(&s[2].ran), 0, "the task spawned after the cancel ran");
+    cr_assert_eq(atomic_load(&s[2].discarded), 1, "discarded %d times",
+                 atomic_load(&s[2].discarded));
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(atomic_load(&s[i].ran) + atomic_load(&s[i].discarded), 1, "task %d", i);
+    cr_assert_eq(j.wait_rc, ECANCELED);
+    free(s);
+    twill_pool_destroy(p);
+}
+
+typedef struct looping_job {
+    _Atomic int looping;
+    _Atomic long rounds;
+    int last_rc;
+} looping_job;
+
+/* On the only worker: spawn and wait, round after round, until a spawn
+   is refused (or the deadline passes: a failed check). */
+static int spawn_until_refused(void *arg)
+{
+    looping_job *j = arg;
+    int line = settle();
+    if (line != 0)
+        return line;
+    _Atomic long ran = 0;
+    struct timespec dl = test_deadline(), now;
+    for (;;) {
+        twill_group g;
+        CHECK(twill_group_init(&g, NULL) == 0);
+        int rc = twill_group_spawn(&g, count_task, &ran);
+        (void)twill_group_wait(&g);
+        if (rc != 0) {
+            j->last_rc = rc;
+            return 0;
+        }
+        atomic_fetch_add(&j->rounds, 1);
+        atomic_store(&j->looping, 1);
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec); /* never refused */
+    }
+}
+
+Test(gspawn, the_owners_spawns_return_eshutdown_once_a_cancelling_shutdown_began,
+     .timeout = 60)
+{
+    twill_pool *p = hooked_pool(1);
+    looping_job j = {0};
+    j.last_rc = -1;
+    cr_assert_eq(twill_submit(p, spawn_until_refused, &j), 0);
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(&j.looping)) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        cr_assert(now.tv_sec < dl.tv_sec, "the task never started its rounds");
+        sched_yield();
+    }
+    /* Returns once the looping task does: only a refused spawn ends it. */
+    cr_assert_eq(twill_pool_shutdown(p, TWILL_CANCEL, NULL), 0);
+    cr_assert_eq(j.last_rc, ESHUTDOWN, "the task's last spawn returned %d after %ld rounds",
+                 j.last_rc, atomic_load(&j.rounds));
+    twill_pool_destroy(p);
+}
+
+/* --------------------------- a sleeper on another group the wait runs -- */
+
+typedef struct wake_job {
+    twill_group *c;          /* the group the outside thread waits on */
+    _Atomic int c_ready, outside_done;
+    _Atomic long tid;        /* the outside thread's, 0 until known */
+    _Atomic long ran;
+    int outside_rc;
+    bool woken;              /* the outside wait returned well before its deadline */
+} wake_job;
+
+/* Is thread tid of this process blocked in the kernel (state S in
+   /proc)?  false when it cannot tell. */
+static bool thread_sleeps(long tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *end = strrchr(buf, ')'); /* the state follows "(comm) " */
+    return end != NULL && end[1] == ' ' && end[2] == 'S';
+}
+
+static void *wait_outside(void *arg)
+{
+    wake_job *j = arg;
+    atomic_store(&j->tid, (long)syscall(SYS_gettid));
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(&j->c_ready)) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec >= dl.tv_sec)
+            break;
+        sched_yield();
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    j->outside_rc = atomic_load(&j->c_ready) ? twill_group_wait_for(j->c, TEST_WAIT_NS) : EIO;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* Woken, not timed out: a wait that sleeps to its deadline finds the
+       group done then and returns 0 too. */
+    j->woken = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec) <
+               TEST_WAIT_NS / 2;
+    atomic_store(&j->outside_done, 1);
+    return NULL;
+}
+
+/* On the only worker, settled: c's private task lies on top of h's, and
+   an outside thread sleeps on c (its SLEEPER bit, read through twill.h's
+   private view of a group, and the thread blocked in the kernel).  The
+   wait on h runs c's task first, whose end is c's last: the token's
+   finish must wake the sleeper. */
+static int wait_runs_a_sleepers_last_task(void *arg)
+{
+    wake_job *j = arg;
+    int line = settle();
+    if (line != 0)
+        return line;
+    twill_group d, h, c;
+    _Atomic long dummy = 0;
+    CHECK(twill_group_init(&d, NULL) == 0);
+    CHECK(twill_group_spawn(&d, count_task, &dummy) == 0); /* published: the deque is empty */
+    CHECK(twill_group_init(&h, NULL) == 0);
+    CHECK(twill_group_spawn(&h, count_task, &j->ran) == 0);
+    CHECK(twill_group_init(&c, NULL) == 0);
+    CHECK(twill_group_spawn(&c, count_task, &j->ran) == 0);
+    j->c = &c;
+    atomic_store(&j->c_ready, 1);
+    const struct twill__group_head *hc = (const struct twill__group_head *)(void *)&c;
+    struct timespec dl = test_deadline(), now;
+    while (!(__atomic_load_n(&hc->pending, __ATOMIC_ACQUIRE) & TWILL__SLEEPER_BIT) ||
+           !thread_sleeps(atomic_load(&j->tid))) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec); /* the outside thread never slept on c */
+        sched_yield();
+    }
+    CHECK(twill_group_wait(&h) == 0);
+    CHECK(twill_group_wait(&d) == 0 && atomic_load(&dummy) == 1);
+    /* c lives in this frame: keep it until the outside wait is over */
+    while (!atomic_load(&j->outside_done)) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec + 10); /* the outside wait never returned */
+        sched_yield();
+    }
+    return 0;
+}
+
+Test(gspawn, the_wait_that_runs_another_groups_last_private_task_wakes_its_sleeper,
+     .timeout = 60)
+{
+    twill_pool *p = test_pool(1);
+    wake_job j = {0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, wait_outside, &j), 0);
+    RUN_CHECKS(p, wait_runs_a_sleepers_last_task, &j);
+    pthread_join(th, NULL);
+    cr_assert_eq(j.outside_rc, 0, "the outside wait on c: %d", j.outside_rc);
+    cr_assert(j.woken, "the outside wait on c slept to its deadline: nobody woke it");
+    cr_assert_eq(atomic_load(&j.ran), 2);
     twill_pool_destroy(p);
 }
 

@@ -21,7 +21,12 @@
  *       main thread while a third thread cancels it at a varying moment;
  *   (d) a fresh pool running a tree (a) from an outside submit, shut down
  *       while the tree is in flight: TWILL_DRAIN on even rounds (nothing
- *       may be lost: every spawn runs), TWILL_CANCEL on odd ones.
+ *       may be lost: every spawn runs), TWILL_CANCEL on odd ones;
+ *   (e) a task that spawns into a group h of its own, then into a group
+ *       c that the main thread waits on, then waits on h: its wait runs
+ *       c's private tasks, which lie on top (twill.h's inline wait), and
+ *       the end of c's last one must release the main thread's wait (the
+ *       token's finish), cancelled by a third thread on odd rounds.
  * Every spawn counts its slot's `spawned` before the call; a task counts
  * `ran`, the discard hook `discarded`.  After every phase each slot must
  * read spawned == ran + discarded (and, where nothing cancels, discarded
@@ -221,6 +226,46 @@ static void *cancel_later(void *arg)
     return NULL;
 }
 
+/* ---------------------------- (e) a group waited on by another thread -- */
+
+enum { HANDED = 40 };
+
+typedef struct handed {
+    twill_group c;              /* waited on by the main thread */
+    _Atomic int ready;          /* c initialised and spawned into */
+    node h_nodes[3], c_nodes[HANDED];
+} handed;
+
+/* On a worker: settle (a first wait of its own, which clears a trip the
+   submission may have left: twill.h's inline wait leaves trips to the
+   library), then h's tasks (the first one publishes, the deque being
+   empty, so the others stay private), c's on top, and the wait on h. */
+static int hand_over(void *arg)
+{
+    handed *hd = arg;
+    twill_group h;
+    if (twill_group_init(&h, NULL) != 0)
+        return EIO;
+    for (int i = 0; i < 3; i++) {
+        hd->h_nodes[i] = (node){TREE + HANDED + i, 0, NULL};
+        if (spawn_node(&h, &hd->h_nodes[i]) != 0)
+            return EIO;
+    }
+    if (twill_group_wait(&h) != 0 || twill_group_init(&hd->c, NULL) != 0)
+        return EIO;
+    for (int i = 0; i < 3; i++)
+        if (spawn_node(&h, &hd->h_nodes[i]) != 0)
+            return EIO;
+    for (int i = 0; i < HANDED; i++) {
+        hd->c_nodes[i] = (node){TREE + i, 0, NULL};
+        if (spawn_node(&hd->c, &hd->c_nodes[i]) != 0)
+            return EIO;
+    }
+    /* release: pairs with the main thread's acquire before its wait on c */
+    atomic_store_explicit(&hd->ready, 1, memory_order_release);
+    return twill_group_wait(&h);
+}
+
 /* -------------------------------------------- (d) shutdown in flight -- */
 
 static void *shutdown_later(void *arg)
@@ -273,7 +318,35 @@ static void round_on(twill_sched sched, unsigned workers, int r)
     snprintf(what, sizeof what, "(c) %s/%u", name, workers);
     check(what, r, 1);
     free(l);
-    twill_pool_destroy(p);
+
+    /* (e) */
+    reset_slots();
+    handed *hd = calloc(1, sizeof *hd);
+    if (twill_submit(p, hand_over, hd) != 0)
+        FAIL("(e) submit");
+    while (!atomic_load_explicit(&hd->ready, memory_order_acquire))
+        sched_yield();
+    c = (canceller){&hd->c, (int64_t)(r % 5) * 5000};
+    if (r % 2 != 0)
+        pthread_create(&th, NULL, cancel_later, &c);
+    rc = twill_group_wait(&hd->c);
+    if (r % 2 != 0)
+        pthread_join(th, NULL);
+    if (rc != 0 && (r % 2 == 0 || rc != ECANCELED))
+        FAIL("(e) %s/%u: wait returned %d", name, workers, rc);
+    /* the c tasks' slots and stamps (plain) now, before the pool drains */
+    snprintf(what, sizeof what, "(e) %s/%u", name, workers);
+    for (long i = TREE; i < TREE + HANDED; i++) {
+        long sp = atomic_load_explicit(&slots[i].spawned, memory_order_relaxed);
+        long ran = atomic_load_explicit(&slots[i].ran, memory_order_relaxed);
+        long d = atomic_load_explicit(&slots[i].discarded, memory_order_relaxed);
+        if (sp != ran + d || (r % 2 == 0 && d != 0) || (ran > 0 && stamps[i] != r))
+            FAIL("%s round %d: slot %ld spawned %ld, ran %ld, discarded %ld", what, r, i, sp,
+                 ran, d);
+    }
+    twill_pool_destroy(p); /* drains hand_over and h */
+    check(what, r, r % 2 != 0);
+    free(hd);
 
     /* (d) */
     reset_slots();

@@ -471,13 +471,24 @@ Test(gspawn, the_owners_spawn_into_its_cancelled_group_is_discarded_through_the_
 }
 
 typedef struct looping_job {
+    twill_pool *pool;
     _Atomic int looping;
     _Atomic long rounds;
-    int last_rc;
+    int probe_rc, last_rc;
 } looping_job;
 
-/* On the only worker: spawn and wait, round after round, until a spawn
-   is refused (or the deadline passes: a failed check). */
+static int noop_task(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+/* On the only worker: spawn and wait, round after round, each round
+   after a submit of its own that tells whether the pool still takes
+   work (an inside submit refuses once the shutdown's state store is
+   visible), until a spawn is refused (or the deadline passes: a failed
+   check).  Once the probe was refused, the spawn that follows it must be
+   too: a spawn the owner keeps private would return 0 and be discarded. */
 static int spawn_until_refused(void *arg)
 {
     looping_job *j = arg;
@@ -487,11 +498,13 @@ static int spawn_until_refused(void *arg)
     _Atomic long ran = 0;
     struct timespec dl = test_deadline(), now;
     for (;;) {
+        int probe = twill_submit(j->pool, noop_task, NULL);
         twill_group g;
         CHECK(twill_group_init(&g, NULL) == 0);
         int rc = twill_group_spawn(&g, count_task, &ran);
         (void)twill_group_wait(&g);
-        if (rc != 0) {
+        if (probe != 0 || rc != 0) {
+            j->probe_rc = probe;
             j->last_rc = rc;
             return 0;
         }
@@ -506,8 +519,7 @@ Test(gspawn, the_owners_spawns_return_eshutdown_once_a_cancelling_shutdown_began
      .timeout = 60)
 {
     twill_pool *p = hooked_pool(1);
-    looping_job j = {0};
-    j.last_rc = -1;
+    looping_job j = {.pool = p, .probe_rc = -1, .last_rc = -1};
     cr_assert_eq(twill_submit(p, spawn_until_refused, &j), 0);
     struct timespec dl = test_deadline(), now;
     while (!atomic_load(&j.looping)) {
@@ -515,10 +527,12 @@ Test(gspawn, the_owners_spawns_return_eshutdown_once_a_cancelling_shutdown_began
         cr_assert(now.tv_sec < dl.tv_sec, "the task never started its rounds");
         sched_yield();
     }
-    /* Returns once the looping task does: only a refused spawn ends it. */
+    /* Returns once the looping task does: only a refused spawn or probe
+       ends it. */
     cr_assert_eq(twill_pool_shutdown(p, TWILL_CANCEL, NULL), 0);
-    cr_assert_eq(j.last_rc, ESHUTDOWN, "the task's last spawn returned %d after %ld rounds",
-                 j.last_rc, atomic_load(&j.rounds));
+    cr_assert_eq(j.last_rc, ESHUTDOWN,
+                 "a spawn after the pool refused a submit (%d) returned %d, round %ld",
+                 j.probe_rc, j.last_rc, atomic_load(&j.rounds));
     twill_pool_destroy(p);
 }
 

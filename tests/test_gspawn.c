@@ -477,12 +477,6 @@ typedef struct looping_job {
     int probe_rc, last_rc;
 } looping_job;
 
-static int noop_task(void *arg)
-{
-    (void)arg;
-    return 0;
-}
-
 /* On the only worker: spawn and wait, round after round, each round
    after a submit of its own that tells whether the pool still takes
    work (an inside submit refuses once the shutdown's state store is
@@ -498,7 +492,7 @@ static int spawn_until_refused(void *arg)
     _Atomic long ran = 0;
     struct timespec dl = test_deadline(), now;
     for (;;) {
-        int probe = twill_submit(j->pool, noop_task, NULL);
+        int probe = twill_submit(j->pool, noop, NULL);
         twill_group g;
         CHECK(twill_group_init(&g, NULL) == 0);
         int rc = twill_group_spawn(&g, count_task, &ran);

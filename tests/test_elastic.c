@@ -273,6 +273,153 @@ Test(resize, a_leaving_worker_answers_a_broadcast_posted_before_it_leaves)
     twill_pool_destroy(p);
 }
 
+/* Issue 10 review: a worker that must leave waits for shutdown_lock in
+   leave() and runs what it finds meanwhile.  A task found there that
+   spawns into a group and returns leaves private group tasks behind, which
+   only that worker can run: it must run them (stay until they are done),
+   not leave with them (they were lost: never run, never discarded, the
+   group's wait hung).  Set up without timing, in one attempt when the
+   threads' starts fall right (else again): both workers are held in a
+   first broadcast's shares; a second broadcast fills both mailboxes; the
+   shrink asks worker 1 to leave; a third broadcast takes the lock and
+   waits for the mailboxes to empty (worker 0's stays full).  Worker 1,
+   let go, runs its share, tries to leave, finds the lock taken and runs
+   the outside task T: T spawns, lets worker 0 go, and returns once the
+   third broadcast has posted and sleeps, so that worker 1 then takes the
+   lock (after its share of the third). */
+typedef struct leaver {
+    twill_pool *pool;
+    gate hold0, hold1;
+    twill_group g;
+    _Atomic long children, third_shares, third_tid;
+    _Atomic int t_worker; /* the worker that ran T, -1 before */
+    int t_rc;             /* T's CHECK line, 0: passed */
+} leaver;
+
+static leaver *lv;
+
+static int lv_place(void *arg)
+{
+    (void)arg;
+    gate_pass(twill_worker_id() == 0 ? &lv->hold0 : &lv->hold1);
+    return 0;
+}
+
+static int lv_third(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&lv->third_shares, 1);
+    return 0;
+}
+
+static int lv_t_checks(void)
+{
+    atomic_store(&lv->t_worker, twill_worker_id());
+    if (twill_worker_id() != 1)
+        return 0; /* the threads started in another order: not this time */
+    CHECK(twill_group_init(&lv->g, lv->pool) == 0);
+    for (int i = 0; i < 10; i++)
+        CHECK(twill_group_spawn(&lv->g, count_task, &lv->children) == 0);
+    gate_open(&lv->hold0);
+    struct timespec dl = test_deadline(), now;
+    while (atomic_load(&lv->third_shares) < 1 || !thread_sleeps(atomic_load(&lv->third_tid))) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec);
+        sched_yield();
+    }
+    return 0;
+}
+
+static int lv_t(void *arg)
+{
+    (void)arg;
+    lv->t_rc = lv_t_checks();
+    return 0;
+}
+
+typedef struct lv_thread {
+    twill_fn share; /* broadcast it, or NULL: shrink to 1 */
+    int rc;
+    _Atomic long tid;
+} lv_thread;
+
+static void *lv_run(void *arg)
+{
+    lv_thread *t = arg;
+    atomic_store(&t->tid, test_tid());
+    if (t->share == lv_third)
+        atomic_store(&lv->third_tid, test_tid());
+    t->rc = t->share != NULL ? twill_broadcast(lv->pool, t->share, NULL)
+                             : twill_pool_resize(lv->pool, 1);
+    return NULL;
+}
+
+/* Wait until thread t has started and sleeps in the kernel. */
+static void lv_wait_asleep(lv_thread *t)
+{
+    struct timespec dl = test_deadline(), now;
+    while (atomic_load(&t->tid) == 0 || !thread_sleeps(atomic_load(&t->tid))) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        cr_assert(now.tv_sec < dl.tv_sec, "thread never slept");
+        sched_yield();
+    }
+}
+
+Test(resize, a_leaving_worker_runs_private_tasks_a_task_left_while_it_waited_for_the_lock,
+     .timeout = 120)
+{
+    bool hit = false;
+    for (int attempt = 0; attempt < 50 && !hit; attempt++) {
+        leaver l = {.hold0 = GATE_INIT, .hold1 = GATE_INIT, .t_worker = -1};
+        lv = &l;
+        l.pool = test_pool(2);
+        lv_thread place = {.share = lv_place}, second = {.share = noop}, shrink = {.share = NULL},
+                  third = {.share = lv_third};
+        pthread_t tp, ts, tr, tt;
+        cr_assert_eq(pthread_create(&tp, NULL, lv_run, &place), 0);
+        gate_wait_inside(&l.hold0, 1);
+        gate_wait_inside(&l.hold1, 1);
+        /* the lock is free: asleep means posted, waiting for its shares */
+        cr_assert_eq(pthread_create(&ts, NULL, lv_run, &second), 0);
+        lv_wait_asleep(&second);
+        /* asleep means leave_from set, waiting for the size */
+        cr_assert_eq(pthread_create(&tr, NULL, lv_run, &shrink), 0);
+        lv_wait_asleep(&shrink);
+        cr_assert_eq(pthread_create(&tt, NULL, lv_run, &third), 0);
+        /* running: it takes the free lock at once, as a rule */
+        wait_count(&third.tid, 1);
+        cr_assert_eq(twill_submit(l.pool, lv_t, NULL), 0);
+        gate_open(&l.hold1);
+        /* T ran on worker 1 (inside leave: nothing else can run it
+           there), or worker 1 left first (the third broadcast was late) */
+        struct timespec dl = test_deadline(), now;
+        while (atomic_load(&l.t_worker) < 0 && twill_pool_size(l.pool) != 1) {
+            clock_gettime(CLOCK_REALTIME, &now);
+            cr_assert(now.tv_sec < dl.tv_sec, "neither T ran nor worker 1 left");
+            sched_yield();
+        }
+        hit = atomic_load(&l.t_worker) == 1;
+        gate_open(&l.hold0);
+        pthread_join(tp, NULL);
+        pthread_join(ts, NULL);
+        pthread_join(tr, NULL);
+        pthread_join(tt, NULL);
+        cr_assert_eq(place.rc, 0);
+        cr_assert_eq(second.rc, 0);
+        cr_assert_eq(shrink.rc, 0);
+        cr_assert_eq(third.rc, 0);
+        cr_assert_eq(twill_pool_size(l.pool), 1);
+        cr_assert_eq(l.t_rc, 0, "T's check at line %d failed", l.t_rc);
+        if (hit) {
+            cr_assert_eq(twill_group_wait_for(&l.g, TEST_WAIT_NS), 0, "private tasks lost");
+            cr_assert_eq(atomic_load(&l.children), 10);
+        }
+        cr_assert_eq(twill_pool_shutdown(l.pool, TWILL_DRAIN, NULL), 0);
+        twill_pool_destroy(l.pool);
+    }
+    cr_assert(hit, "worker 1 never ran T while it waited for the lock");
+}
+
 Test(resize, stats_keep_the_work_of_workers_that_left)
 {
     twill_pool *p = test_pool(3);

@@ -16,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "testutil.h"
 
@@ -541,26 +539,10 @@ typedef struct wake_job {
     bool woken;              /* the outside wait returned well before its deadline */
 } wake_job;
 
-/* Is thread tid of this process blocked in the kernel (state S in
-   /proc)?  false when it cannot tell. */
-static bool thread_sleeps(long tid)
-{
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *end = strrchr(buf, ')'); /* the state follows "(comm) " */
-    return end != NULL && end[1] == ' ' && end[2] == 'S';
-}
-
 static void *wait_outside(void *arg)
 {
     wake_job *j = arg;
-    atomic_store(&j->tid, (long)syscall(SYS_gettid));
+    atomic_store(&j->tid, test_tid());
     struct timespec dl = test_deadline(), now;
     while (!atomic_load(&j->c_ready)) {
         clock_gettime(CLOCK_REALTIME, &now);

@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,11 +80,6 @@ int trace_spawned(void *arg)
     return count_task(arg);
 }
 
-static long outside_thread(void)
-{
-    return syscall(SYS_gettid);
-}
-
 /* 40 group spawns from a thread of their own: the outside track must name
    it apart from the test's thread. */
 typedef struct spawner {
@@ -99,7 +93,7 @@ static void *spawn_from_a_thread(void *arg)
 {
     spawner *sp = arg;
     twill_group g;
-    sp->tid = outside_thread();
+    sp->tid = test_tid();
     sp->rc = twill_group_init(&g, sp->pool);
     for (int i = 0; i < 40 && sp->rc == 0; i++)
         sp->rc = twill_group_spawn(&g, trace_spawned, &sp->spawned);
@@ -140,7 +134,7 @@ static void known_workload(unsigned workers)
              "--expect parks=%llu --expect outside=42 --expect dropped=0 --thread %ld "
              "--thread %ld --name trace_fib --name trace_spawned --name trace_chunk",
              workers, (unsigned long long)s.tasks_run, (unsigned long long)s.steals,
-             (unsigned long long)s.parks, outside_thread(), sp.tid);
+             (unsigned long long)s.parks, test_tid(), sp.tid);
     cr_assert_eq(trace_check(path, args), 0, "%s: see the lines above", path);
     twill_pool_destroy(p);
     cr_assert_eq(trace_check(at_destroy, args), 0, "%s (at destroy): see above", at_destroy);

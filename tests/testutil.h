@@ -13,7 +13,11 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "twill.h"
 
@@ -154,6 +158,28 @@ static inline void wait_count(_Atomic long *counter, long n)
                   atomic_load(counter), n);
         sched_yield();
     }
+}
+
+/* The calling thread's id, for thread_sleeps. */
+static inline long test_tid(void)
+{
+    return (long)syscall(SYS_gettid);
+}
+
+/* Is thread tid of this process blocked in the kernel (state S in
+   /proc)?  false when it cannot tell. */
+static inline bool thread_sleeps(long tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *end = strrchr(buf, ')'); /* the state follows "(comm) " */
+    return end != NULL && end[1] == ' ' && end[2] == 'S';
 }
 
 #endif /* TWILL_TESTUTIL_H */

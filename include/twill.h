@@ -374,7 +374,8 @@ int twill_group_init_isolated(twill_group *g, twill_pool *pool);
  * outside isolation) goes to that worker's private group stack first:
  * no allocation and no read-modify-write per task, out of thieves' reach
  * until published (when the worker's queue is empty, a thief asks at a
- * later spawn or join, the stack is full, or a timed wait begins); the
+ * later spawn or join or before the owner's wait runs its next one, the
+ * stack is full, or a timed wait begins); the
  * owner's twill_group_wait runs them inline, newest first, and any other
  * look for work by that worker runs them before anything else.  So a
  * task that spawns and then blocks outside twill until a child has run
@@ -765,9 +766,10 @@ TWILL__INLINE int twill_group_init(twill_group *g, twill_pool *pool)
    them here until none of g's is left (they may belong to other groups
    it owns, spawned from g's tasks), then return if g is done and clean.
    Anything else takes the library, which goes on from there: a HIGH task
-   queued or a trip (split), a cancelling pool or a cancelled group (the
-   task is discarded there), shared work pending, an error or skip to
-   report.  Each run is what the library's own does (runtime/job.h,
+   queued or a trip (split), publication wanted (limit 0: a thief asks,
+   or the worker's queue ran empty; the library publishes the older half),
+   a cancelling pool or a cancelled group (the task is discarded there),
+   shared work pending, an error or skip to report.  Each run is what the library's own does (runtime/job.h,
    twill__run_private): the current group set around it, counted, the
    token finished after the group's last private task, a poll every 64. */
 TWILL__INLINE int twill_group_wait(twill_group *g)
@@ -789,6 +791,7 @@ TWILL__INLINE int twill_group_wait(twill_group *g)
             if (__builtin_expect(
                     __atomic_load_n(f->high_len, __ATOMIC_RELAXED) != 0 ||
                         __atomic_load_n(&f->split, __ATOMIC_RELAXED) == UINT64_MAX /* trip */ ||
+                        __atomic_load_n(&f->limit, __ATOMIC_RELAXED) == 0 /* publish */ ||
                         __atomic_load_n(f->pool_state, __ATOMIC_RELAXED) == TWILL__POOL_CANCELLING ||
                         __atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE),
                     0))

@@ -240,7 +240,10 @@ static int wait_group(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns
     /* The owner first takes back its private tasks (task.h), newest first
        (anything on its private group stack: they are all its own work),
        until none of gr's is left unfinished; a HIGH task starts before
-       each.  A timed wait publishes them instead, so that it never runs a
+       each, and when publication is wanted (limit 0: a thief asked, or
+       the deque ran empty) the older half goes to the deque first, as a
+       spawn would, so that idle workers share a batch spawned before the
+       wait.  A timed wait publishes them instead, so that it never runs a
        task past its deadline or (0) at all, while they stay within
        others' reach.  Outside isolation only: the stack's tasks carry no
        tag; an isolated find publishes them (twill__steal_find_iso). */
@@ -259,6 +262,9 @@ static int wait_group(twill__group_ctl *gr, twill__worker *w, int64_t timeout_ns
                         if (gr->priv == 0)
                             break;
                     }
+                    /* relaxed: a request (sched_steal.h, limit) */
+                    if (twill_unlikely(__atomic_load_n(&w->fast.limit, __ATOMIC_RELAXED) == 0))
+                        twill__steal_publish(w, false);
                     if (!twill__steal_gpop(w, &job))
                         break;
                     twill__run_private(w, job.fn, job.arg, job.ctl);

@@ -272,7 +272,11 @@ int twill_submit_prio(twill_pool *pool, twill_prio prio, twill_fn fn, void *arg,
 /*
  * Run fn(arg) on a worker of pool and wait for it; returns fn's code.
  * From a worker of the same pool it runs fn inline.  From a worker of another
- * pool it blocks that worker until fn is done on this pool.
+ * pool it blocks that worker until fn is done on this pool; that worker's
+ * private work (join halves, group tasks it spawned) is published first,
+ * so that its own pool's other workers may run it meanwhile (fn may wait
+ * for it).  So does every other call that blocks a worker on another pool
+ * (a wait, a full queue, a shutdown or shrink).
  * Returns fn's code; EINVAL for NULL pool or fn; ESHUTDOWN if the pool no
  * longer accepts work; ECANCELED if the task was discarded by a cancelling
  * shutdown.  Any thread.
@@ -380,7 +384,8 @@ int twill_group_init_isolated(twill_group *g, twill_pool *pool);
  * look for work by that worker runs them before anything else.  So a
  * task that spawns and then blocks outside twill until a child has run
  * (a semaphore, a flag) may wait for ever: wait with twill_group_wait
- * (or twill_group_wait_for) instead.
+ * (or twill_group_wait_for) instead.  (A twill call that blocks it on
+ * another pool publishes them first: twill_run.)
  * Returns 0 (taken); a cancelled group also returns 0 and discards the task
  * through the hook.  EINVAL for NULL/uninitialised g or NULL fn; ESHUTDOWN
  * when the pool no longer accepts it; ENOMEM.

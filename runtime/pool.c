@@ -329,6 +329,7 @@ int twill_pool_shutdown(twill_pool *pool, twill_stop how, size_t *discarded)
         return rc;
     if (twill__self_in(pool) != NULL)
         return EDEADLK;
+    twill__sched_before_blocking(); /* perhaps a worker of another pool */
     pthread_mutex_lock(&pool->shutdown_lock);
     if (pool->joined) {
         pthread_mutex_unlock(&pool->shutdown_lock);

@@ -12,7 +12,8 @@
  * when there is none, which bounds its stack.  Under isolation (w->iso,
  * sched.h) it helps only with records of its tag, and naps the same way
  * when there are none.  A thread that is not a worker of the pool sleeps
- * on the word until the last finisher wakes it.  A traced worker records
+ * on the word until the last finisher wakes it; a worker of another pool
+ * publishes its private work first (twill__sched_before_blocking).  A traced worker records
  * the wait as one span (trace.h); the tasks it runs meanwhile are spans
  * inside it.
  *
@@ -57,6 +58,8 @@ int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
         TWILL_ASSERT(twill__self() == w && w->waits < UINT32_MAX);
         w->waits++;
         traced = twill__trace_begin(w->trace, TWILL__TR_WAIT);
+    } else if (!twill__completed(word)) {
+        twill__sched_before_blocking(); /* perhaps a worker of another pool */
     }
     while (!twill__completed(word)) {
         int64_t left = -1;

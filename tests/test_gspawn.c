@@ -362,6 +362,89 @@ Test(gspawn, the_owners_wait_publishes_when_a_thief_asks, .timeout = 60)
     twill_pool_destroy(p);
 }
 
+/* ------------------------------------------ blocked on another pool -- */
+
+/* A task of pool A spawns two tasks into its group h (the other worker
+   of A held meanwhile, so the second stays private), then blocks on pool
+   B: in twill_run of a job that waits for h, or in a submit to B's full
+   queue while B's only worker waits for h.  Blocked there, it cannot run
+   its private task; it must publish it first, so that A's other worker
+   runs it (it stayed out of reach: B's wait timed out). */
+typedef struct cross_job {
+    twill_pool *b;
+    gate *busy;              /* holds A's other worker while we spawn */
+    twill_group h;
+    _Atomic long ran, waiter_started;
+    int waiter_rc;
+    bool by_submit;          /* block in a submit to B's full queue, not in twill_run */
+} cross_job;
+
+static int cross_waiter(void *arg)
+{
+    cross_job *j = arg;
+    atomic_store(&j->waiter_started, 1);
+    j->waiter_rc = twill_group_wait_for(&j->h, TEST_WAIT_NS);
+    return j->waiter_rc;
+}
+
+static int spawn_then_block_on_b(void *arg)
+{
+    cross_job *j = arg;
+    CHECK(twill_group_init(&j->h, NULL) == 0);
+    CHECK(twill_group_spawn(&j->h, count_task, &j->ran) == 0);
+    CHECK(twill_group_spawn(&j->h, count_task, &j->ran) == 0);
+    if (!j->by_submit) {
+        gate_open(j->busy);
+        CHECK(twill_run(j->b, cross_waiter, j) == 0);
+    } else {
+        CHECK(twill_submit(j->b, cross_waiter, j) == 0);
+        struct timespec dl = test_deadline(), now;
+        while (!atomic_load(&j->waiter_started)) {
+            clock_gettime(CLOCK_REALTIME, &now);
+            CHECK(now.tv_sec < dl.tv_sec);
+            sched_yield();
+        }
+        int n = 0, rc;
+        while ((rc = twill_submit_for(j->b, noop, NULL, 0)) == 0)
+            CHECK(++n < 1 << 20); /* B's worker is busy: its queue fills */
+        CHECK(rc == EAGAIN);
+        gate_open(j->busy);
+        CHECK(twill_submit(j->b, noop, NULL) == 0); /* blocks until B's worker is free */
+    }
+    CHECK(twill_group_wait(&j->h) == 0);
+    return 0;
+}
+
+static void cross_pool(bool by_submit)
+{
+    twill_pool *a = test_pool(2);
+    twill_config cfg = test_config(1);
+    cfg.queue_capacity = 4;
+    twill_pool *b = NULL;
+    cr_assert_eq(twill_pool_create(&b, &cfg), 0);
+    gate busy = GATE_INIT;
+    cross_job j = {.b = b, .busy = &busy, .waiter_rc = -1, .by_submit = by_submit};
+    cr_assert_eq(twill_submit(a, gate_task, &busy), 0);
+    gate_wait_inside(&busy, 1);
+    RUN_CHECKS(a, spawn_then_block_on_b, &j);
+    cr_assert_eq(j.waiter_rc, 0, "B's wait for the group: %s", twill_strerror(j.waiter_rc));
+    cr_assert_eq(atomic_load(&j.ran), 2);
+    twill_pool_destroy(b);
+    twill_pool_destroy(a);
+}
+
+Test(gspawn, a_worker_blocked_in_twill_run_on_another_pool_publishes_its_private_tasks,
+     .timeout = 60)
+{
+    cross_pool(false);
+}
+
+Test(gspawn, a_worker_blocked_on_another_pools_full_queue_publishes_its_private_tasks,
+     .timeout = 60)
+{
+    cross_pool(true);
+}
+
 /* ------------------------------------------------ HIGH between them -- */
 
 enum { BEFORE_HIGH = 6 };

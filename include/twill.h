@@ -646,6 +646,17 @@ struct twill__fast {
    the thread pointer in the executable and in libtwill.so alike. */
 extern __thread struct twill__fast *TWILL__ABI(self)
     __attribute__((__tls_model__("initial-exec")));
+/* Never NULL, which the inline functions tell the compiler: given a
+   group it can see is zeroed (owner NULL), gcc -O1 would otherwise
+   assume a NULL worker on the path it knows is dead and warn
+   (-Wstringop-overflow) about the loads there. */
+#define TWILL__SELF()                                                 \
+    (__extension__({                                                  \
+        struct twill__fast *self_ = TWILL__ABI(self);                 \
+        if (self_ == NULL)                                            \
+            __builtin_unreachable();                                  \
+        self_;                                                        \
+    }))
 
 /* Cold paths: push b when the fast path may not; finish the join after a
    when b is not the private stack's top, a HIGH task waits or the 1024th
@@ -675,7 +686,7 @@ __attribute__((__cold__)) void TWILL__ABI(group_poll)(void);
 
 TWILL__INLINE int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
 {
-    struct twill__fast *f = TWILL__ABI(self);
+    struct twill__fast *f = TWILL__SELF();
     struct twill__join_frame fr;
     uint64_t pos;
     int ra, rb;
@@ -721,7 +732,7 @@ TWILL__INLINE int twill_join(twill_fn a, void *a_arg, twill_fn b, void *b_arg)
    pool; a cancelled group. */
 TWILL__INLINE int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
 {
-    struct twill__fast *f = TWILL__ABI(self);
+    struct twill__fast *f = TWILL__SELF();
     struct twill__group_head *h = (struct twill__group_head *)(void *)g;
     if (__builtin_expect(g != NULL && fn != NULL && h->owner == f, 1)) {
         uint32_t top = f->gtop;
@@ -750,7 +761,7 @@ TWILL__INLINE int twill_group_spawn(twill_group *g, twill_fn fn, void *arg)
 /* The owner's init: a worker of the pool whose spawns go private. */
 TWILL__INLINE int twill_group_init(twill_group *g, twill_pool *pool)
 {
-    struct twill__fast *f = TWILL__ABI(self);
+    struct twill__fast *f = TWILL__SELF();
     if (__builtin_expect(g != NULL && f->gpool != NULL && (pool == NULL || pool == f->gpool), 1)) {
         struct twill__group_head *h = (struct twill__group_head *)(void *)g;
         h->magic = TWILL__GROUP_MAGIC;
@@ -779,7 +790,7 @@ TWILL__INLINE int twill_group_init(twill_group *g, twill_pool *pool)
    token finished after the group's last private task, a poll every 64. */
 TWILL__INLINE int twill_group_wait(twill_group *g)
 {
-    struct twill__fast *f = TWILL__ABI(self);
+    struct twill__fast *f = TWILL__SELF();
     struct twill__group_head *h = (struct twill__group_head *)(void *)g;
     if (__builtin_expect(g != NULL && h->owner == f, 1)) {
         while (h->priv != 0) {

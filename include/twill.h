@@ -252,10 +252,12 @@ int twill_submit_for(twill_pool *pool, twill_fn fn, void *arg, int64_t timeout_n
  * twill_submit_for at a priority level (twill_submit is
  * twill_submit_prio(pool, TWILL_PRIO_NORMAL, fn, arg, -1)).
  *   HIGH: every worker checks for a queued HIGH task before it starts its
- *     next task (from its own queue, outside, a peer, or a join's inline
- *     half), so an accepted HIGH task starts as soon as some worker finishes
- *     its current one (at once on an idle pool); HIGH tasks from outside
- *     start in FIFO order.
+ *     next task (from its own queue, outside, a peer, a join's inline half
+ *     or a group wait's private task), so an accepted HIGH task starts as
+ *     soon as some worker finishes its current one (at once on an idle
+ *     pool); HIGH tasks from outside start in FIFO order.  A worker running
+ *     a HIGH task that it started at a join or wait starts no second one
+ *     inside it (its stack stays bounded); the other workers do.
  *   LOW: started by a worker that found no HIGH or NORMAL work (own queue,
  *     outside, peers).  Bound against starvation: every worker also starts
  *     one queued LOW task every 1024 tasks it runs (every 16th outside

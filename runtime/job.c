@@ -25,7 +25,8 @@
  * every TWILL__POS_SLOT of them), the
  * worker runs one outside job if one waits, so a worker deep in a single
  * join tree still starts outside work.  The job runs on the worker's stack
- * at that point, like work a helping wait runs; polls do not nest.  Under
+ * at that point, like work a helping wait runs; polls do not nest, but a
+ * HIGH task may start inside a polled job (twill__job_run_high).  Under
  * isolation (w->iso, sched.h) there is no poll: nothing without the tag
  * may run on that stack.
  *
@@ -67,18 +68,23 @@ TWILL_COLD void twill__job_poll(twill__worker *w)
     w->polling = false;
 }
 
-/* Run one queued HIGH task here, on this stack, like a poll (they do not
-   nest, and a deep helping wait leaves it to others). */
+/* Run one queued HIGH task here, on this stack: also inside a job a poll
+   took (one level more), so that a HIGH task does not wait behind such a
+   job's joins and group waits.  They do not nest (inside one the next
+   find takes the next, or another worker does), no poll runs inside one,
+   and a deep helping wait leaves it to others. */
 TWILL_COLD void twill__job_run_high(twill__worker *w)
 {
-    if (w->polling || !twill__help_plain(w)) /* also under isolation (sched.h) */
+    if (w->in_high || !twill__help_plain(w)) /* also under isolation (sched.h) */
         return;
     twill__task *t = twill__sched_take_level(w, &w->pool->high);
     if (t == NULL)
         return;
-    w->polling = true;
+    bool polling = w->polling;
+    w->in_high = w->polling = true;
     twill__run_record(w, t);
-    w->polling = false;
+    w->in_high = false;
+    w->polling = polling;
 }
 
 /* The queue of a non-NORMAL level. */

@@ -65,9 +65,10 @@ int twill__submit_inside(twill__worker *w, twill_prio prio, const twill__job *jo
 int twill__submit_outside(twill_pool *pool, twill_prio prio, const twill__job *job,
                           int64_t timeout_ns);
 
-/* Worker w, at a join's cold path (twill__sched_tripped): start a
-   queued HIGH task, unless w is polling or nested too deeply (then the
-   next find takes it). */
+/* Worker w, at a join's cold path (twill__sched_tripped) or before a
+   private task of a group wait: start a queued HIGH task, unless w runs
+   one taken here already or is nested too deeply (then the next find
+   takes it). */
 void twill__job_run_high(twill__worker *w);
 
 /* Worker w, on a join's cold path: it runs the b half inline; count it as

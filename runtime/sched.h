@@ -153,6 +153,7 @@ typedef struct twill__worker {
        carry iso implicitly ("Isolation"). */
     uint64_t iso_seal;
     bool polling;              /* running an outside job taken by a poll (job.c) */
+    bool in_high;              /* running a HIGH task taken at a join or wait (job.c) */
     unsigned polls;            /* polls made (job.c: every TWILL__LOW_EVERY-th takes LOW) */
     /* The b halves of the joins in progress on this stack that left its
        private reach (published, spilled, or pushed on another policy),

@@ -509,6 +509,61 @@ Test(gspawn, a_high_task_starts_before_the_next_private_task_of_the_wait, .timeo
     twill_pool_destroy(p);
 }
 
+/* The same inside an outside job that a poll took: a task in a loop of
+   joins runs it at one of them (polling).  A HIGH task submitted there
+   still starts before the wait's next private task (the poll's job used
+   to refuse it: it ran after the whole group). */
+typedef struct polled_job {
+    high_job h;
+    _Atomic long looping, job_done;
+    int job_rc, loop_rc;
+} polled_job;
+
+static int polled_spawn_then_high(void *arg)
+{
+    polled_job *j = arg;
+    j->job_rc = spawn_then_high(&j->h);
+    atomic_store(&j->job_done, 1);
+    return 0;
+}
+
+static int join_until_the_job_is_done(polled_job *j)
+{
+    atomic_store(&j->looping, 1);
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(&j->job_done)) {
+        CHECK(twill_join(noop, NULL, noop, NULL) == 0);
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec);
+    }
+    return 0;
+}
+
+static int join_loop(void *arg)
+{
+    polled_job *j = arg;
+    j->loop_rc = join_until_the_job_is_done(j);
+    return 0;
+}
+
+Test(gspawn, a_high_task_starts_before_the_next_private_task_of_a_wait_in_a_polled_job,
+     .timeout = 30)
+{
+    twill_pool *p = test_pool(1);
+    polled_job j = {.h = {.p = p, .ran_before_high = -1}, .job_rc = -1, .loop_rc = -1};
+    cr_assert_eq(twill_submit(p, join_loop, &j), 0);
+    wait_count(&j.looping, 1);
+    cr_assert_eq(twill_submit(p, polled_spawn_then_high, &j), 0); /* the only worker is busy */
+    cr_assert_eq(twill_pool_shutdown(p, TWILL_DRAIN, NULL), 0);
+    cr_assert_eq(j.loop_rc, 0, "the join loop's check at line %d failed", j.loop_rc);
+    cr_assert_eq(j.job_rc, 0, "the job's check at line %d failed", j.job_rc);
+    cr_assert_eq(atomic_load(&j.h.ran_before_high), 1,
+                 "the HIGH task started after %ld group tasks, not right after the first",
+                 atomic_load(&j.h.ran_before_high));
+    cr_assert_eq(atomic_load(&j.h.inner_ran), 1);
+    twill_pool_destroy(p);
+}
+
 /* -------------------------------------------------------- isolation -- */
 
 enum { ISO_TASKS = 20 };

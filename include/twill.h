@@ -278,7 +278,7 @@ int twill_submit_prio(twill_pool *pool, twill_prio prio, twill_fn fn, void *arg,
  * private work (join halves, group tasks it spawned) is published first,
  * so that its own pool's other workers may run it meanwhile (fn may wait
  * for it).  So does every other call that blocks a worker on another pool
- * (a wait, a full queue, a shutdown or shrink).
+ * (a wait, a broadcast, a full queue, a shutdown or shrink).
  * Returns fn's code; EINVAL for NULL pool or fn; ESHUTDOWN if the pool no
  * longer accepts work; ECANCELED if the task was discarded by a cancelling
  * shutdown.  Any thread.

@@ -148,14 +148,17 @@ static inline void queued_outside(twill_pool *pool)
    (relaxed in, release out: pairs with destroy's acquire, so our last
    touch of the pool, growing included, precedes its free); one that
    never waits is in flight only while its caller races destroy, which
-   twill.h forbids.  A worker of another pool publishes its private work
-   first (sched.h). */
+   twill.h forbids.  Once the queue is found full, a worker of another
+   pool publishes its private work before it waits (sched.h). */
 static TWILL_COLD int submit_wait(twill_pool *pool, twill_prio prio, const twill__job *job,
                                   int64_t timeout_ns, int64_t t0)
 {
     atomic_fetch_add_explicit(&pool->submitters, 1, memory_order_relaxed);
-    twill__sched_before_blocking();
-    int rc = twill__submit_outside(pool, prio, job, timeout_ns);
+    int rc = twill__submit_outside(pool, prio, job, 0);
+    if (rc == EAGAIN) {
+        twill__sched_before_blocking();
+        rc = twill__submit_outside(pool, prio, job, timeout_ns);
+    }
     twill__trace_outside(pool->trace, job->fn, t0, rc);
     if (rc == 0)
         queued_outside(pool);
@@ -246,8 +249,7 @@ int twill_pool_resize(twill_pool *pool, unsigned workers)
     }
     pool->ops->wake_all(pool);
     pthread_mutex_unlock(&pool->shutdown_lock);
-    twill__sched_before_blocking(); /* perhaps a worker of another pool */
-    rc = wait_size(pool, workers, seq);
+    rc = wait_size(pool, workers, seq); /* a worker of another pool published in wait_lock */
     if (twill__wait_lock(pool, NULL) == 0) {
         if (atomic_load_explicit(&pool->resizes, memory_order_relaxed) == seq)
             atomic_store_explicit(&pool->leave_from, UINT32_MAX, memory_order_relaxed);

@@ -573,16 +573,17 @@ static inline bool twill__sched_holds_none(const twill__worker *w)
 }
 
 /* The calling thread is about to block in a call on another pool (a
-   wait, a full queue, a shutdown or shrink) or on a thread that is no
-   worker: if it is a worker of a stealing pool, outside isolation, with
-   private work (join halves, group tasks), publish it all, so that its
-   peers run it meanwhile; it may be what the call waits for (a task
-   that twill_runs on another pool a job that waits for a group spawned
-   here).  Nothing when nothing is private (no wake-up either). */
+   wait, a full queue, its shutdown_lock, a shutdown or shrink): if it is
+   a worker of a stealing pool with private work (join halves, group
+   tasks), publish it all, so that its peers run it meanwhile; it may be
+   what the call waits for (a task that twill_runs on another pool a job
+   that waits for a group spawned here).  Under isolation too, as an
+   isolated find does (the records get their tags as they leave).
+   Nothing when nothing is private (no wake-up either). */
 static inline void twill__sched_before_blocking(void)
 {
     twill__worker *w = twill__self();
-    if (w != NULL && twill__stealing(w) && w->iso == 0 &&
+    if (w != NULL && twill__stealing(w) &&
         (TWILL__POS_TOP(w->fast.pos) != w->s.lo || !twill__steal_gempty(w)))
         twill__steal_publish(w, true);
 }

@@ -100,15 +100,19 @@ int twill__wait_lock(twill_pool *pool, twill__worker *w)
     if (w != NULL && w->iso != 0)
         return EDEADLK;
     if (w == NULL) {
+        twill__sched_before_blocking(); /* perhaps a worker of another pool */
         pthread_mutex_lock(&pool->shutdown_lock);
     } else {
         /* A draining shutdown holds the lock until this worker exits, so
            the state is checked on every round.  acquire: pairs with
            shutdown's store of state.  Posts happen under the lock only, so
-           an empty mailbox seen with the lock held stays empty. */
+           an empty mailbox seen with the lock held stays empty.  Nor does
+           it hold the lock with private group tasks (a task run here may
+           leave them): a holder may wait for other workers, whose tasks
+           may wait for those; the find runs them first. */
         for (;;) {
             if (pthread_mutex_trylock(&pool->shutdown_lock) == 0) {
-                if (!twill__mailbox_full(w))
+                if (!twill__mailbox_full(w) && twill__sched_holds_none(w))
                     break;
                 pthread_mutex_unlock(&pool->shutdown_lock);
             }

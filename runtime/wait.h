@@ -25,7 +25,10 @@ int twill__wait(twill__worker *w, _Atomic uint32_t *word, int64_t timeout_ns,
    holders of that lock (broadcast posts, resizing, leaving, shutdown) may
    wait for every worker to answer its broadcast mailbox, so a worker never
    blocks on it: it tries it and meanwhile runs its own mailbox share and
-   whatever else it finds.  It holds the lock only with its mailbox empty.
+   whatever else it finds.  It holds the lock only with its mailbox empty
+   and no private group task (twill__sched_holds_none).  A thread that is
+   no worker of the pool blocks on it, a worker of another pool after
+   publishing its private work (twill__sched_before_blocking).
    EDEADLK (not held) when w runs under isolation (sched.h): it may not
    run its share there, so a broadcast in flight could wait for it. */
 int twill__wait_lock(twill_pool *pool, twill__worker *w);

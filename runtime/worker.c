@@ -85,15 +85,15 @@ static int64_t idle_timeout(const twill__worker *w)
    resize that waits on size, and wake every sleeper: the next worker in
    line may leave now.  Our thread is joined by whoever reuses the slot,
    a resize, or shutdown.  true: w has left.  A task run while waiting for
-   the lock may have left private group tasks behind, which only w can
-   run: then w stays (its next find runs them) and tries again later. */
+   the lock may leave private group tasks behind, which only w can run:
+   twill__wait_lock runs them before it takes the lock. */
 static bool leave(twill__worker *w, bool timed_out)
 {
     twill_pool *pool = w->pool;
     if (twill__wait_lock(pool, w) != 0)
         return false;
     uint32_t size = atomic_load_explicit(&pool->size, memory_order_relaxed);
-    bool go = w->id + 1 == size && twill__sched_holds_none(w) &&
+    bool go = w->id + 1 == size &&
               (twill__sched_must_leave(w) ||
                (timed_out && w->id >= atomic_load_explicit(&pool->base, memory_order_relaxed)));
     if (go) {

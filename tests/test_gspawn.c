@@ -445,6 +445,245 @@ Test(gspawn, a_worker_blocked_on_another_pools_full_queue_publishes_its_private_
     cross_pool(true);
 }
 
+/* Waiting helpers for the broadcast cases below: spin (yielding, with the
+   test's deadline) until a flag is set or a thread sleeps. */
+static int until_set(_Atomic long *flag)
+{
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(flag)) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec);
+        sched_yield();
+    }
+    return 0;
+}
+
+static int until_asleep(_Atomic long *tid)
+{
+    CHECK(until_set(tid) == 0);
+    struct timespec dl = test_deadline(), now;
+    while (!thread_sleeps(atomic_load(tid))) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec);
+        sched_yield();
+    }
+    return 0;
+}
+
+/* A broadcast from a thread of its own, which records its id. */
+typedef struct caster_thread {
+    twill_pool *pool;
+    _Atomic long tid;
+    int rc;
+} caster_thread;
+
+static void *cast_noop(void *arg)
+{
+    caster_thread *c = arg;
+    atomic_store(&c->tid, test_tid());
+    c->rc = twill_broadcast(c->pool, noop, NULL);
+    return NULL;
+}
+
+/* A worker X of A with a private task of g broadcasts on B, whose only
+   worker runs W, a task that waits for g, so that an earlier broadcast's
+   share stays in its mailbox: X blocks on B's shutdown_lock (its holder
+   waits for that mailbox) and must publish first (it did not: W's wait
+   timed out). */
+typedef struct bcast_job {
+    twill_pool *b;
+    gate *busy;              /* holds A's other worker while X spawns */
+    twill_group g;
+    _Atomic long ran, w_started;
+    int w_rc;
+} bcast_job;
+
+static int bcast_w(void *arg)
+{
+    bcast_job *j = arg;
+    atomic_store(&j->w_started, 1);
+    j->w_rc = twill_group_wait_for(&j->g, TEST_WAIT_NS);
+    return 0;
+}
+
+static int spawn_then_broadcast_on_b(void *arg)
+{
+    bcast_job *j = arg;
+    CHECK(twill_group_init(&j->g, NULL) == 0);
+    CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0);
+    CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0); /* private */
+    CHECK(twill_submit(j->b, bcast_w, j) == 0);
+    CHECK(until_set(&j->w_started) == 0);
+    caster_thread first = {.pool = j->b, .rc = -1};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, cast_noop, &first) == 0);
+    CHECK(until_asleep(&first.tid) == 0); /* posted (the lock was free), waiting */
+    gate_open(j->busy);
+    CHECK(twill_broadcast(j->b, noop, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(first.rc == 0);
+    CHECK(twill_group_wait(&j->g) == 0);
+    return 0;
+}
+
+Test(gspawn, a_worker_broadcasting_on_another_pool_publishes_its_private_tasks, .timeout = 60)
+{
+    twill_pool *a = test_pool(2), *b = test_pool(1);
+    gate busy = GATE_INIT;
+    bcast_job j = {.b = b, .busy = &busy, .w_rc = -1};
+    cr_assert_eq(twill_submit(a, gate_task, &busy), 0);
+    gate_wait_inside(&busy, 1);
+    RUN_CHECKS(a, spawn_then_broadcast_on_b, &j);
+    cr_assert_eq(j.w_rc, 0, "W's wait for the group: %s", twill_strerror(j.w_rc));
+    cr_assert_eq(atomic_load(&j.ran), 2);
+    twill_pool_destroy(b);
+    twill_pool_destroy(a);
+}
+
+/* The same on X's own pool: worker Y of A runs twill_run(C, job), where
+   job waits for g, so an earlier broadcast's share stays in Y's mailbox;
+   X, with a private task of g, broadcasts on A.  It must not take A's
+   lock while it holds private group tasks (the broadcast would wait
+   there for Y's mailbox, Y for job, job for g): wait_lock runs them
+   first (it used to hold the lock with them: job's wait timed out). */
+typedef struct own_bcast_job {
+    twill_pool *c;
+    gate *blocker_go, *z_busy;
+    twill_group g;
+    _Atomic long ran, job_started;
+    int job_rc, blocker_rc;
+} own_bcast_job;
+
+static int own_bcast_wait_job(void *arg)
+{
+    own_bcast_job *j = arg;
+    atomic_store(&j->job_started, 1);
+    j->job_rc = twill_group_wait_for(&j->g, TEST_WAIT_NS);
+    return 0;
+}
+
+static int own_bcast_blocker(void *arg)
+{
+    own_bcast_job *j = arg;
+    gate_pass(j->blocker_go);
+    j->blocker_rc = twill_run(j->c, own_bcast_wait_job, j);
+    return 0;
+}
+
+static int spawn_then_broadcast_on_own_pool(void *arg)
+{
+    own_bcast_job *j = arg;
+    CHECK(twill_group_init(&j->g, NULL) == 0);
+    CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0);
+    CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0); /* private */
+    gate_open(j->blocker_go);
+    CHECK(until_set(&j->job_started) == 0);
+    caster_thread first = {.pool = twill_current_pool(), .rc = -1};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, cast_noop, &first) == 0);
+    CHECK(until_asleep(&first.tid) == 0); /* posted to all three, waiting */
+    gate_open(j->z_busy);
+    CHECK(twill_broadcast(twill_current_pool(), noop, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(first.rc == 0);
+    CHECK(twill_group_wait(&j->g) == 0);
+    return 0;
+}
+
+Test(gspawn, a_worker_broadcasting_on_its_pool_runs_its_private_tasks_before_the_lock,
+     .timeout = 60)
+{
+    twill_pool *a = test_pool(3), *c = test_pool(1);
+    gate blocker_go = GATE_INIT, z_busy = GATE_INIT;
+    own_bcast_job j = {.c = c, .blocker_go = &blocker_go, .z_busy = &z_busy, .job_rc = -1,
+                       .blocker_rc = -1};
+    cr_assert_eq(twill_submit(a, own_bcast_blocker, &j), 0);
+    gate_wait_inside(&blocker_go, 1);
+    cr_assert_eq(twill_submit(a, gate_task, &z_busy), 0);
+    gate_wait_inside(&z_busy, 1);
+    RUN_CHECKS(a, spawn_then_broadcast_on_own_pool, &j);
+    cr_assert_eq(twill_pool_shutdown(a, TWILL_DRAIN, NULL), 0); /* the blocker is done */
+    cr_assert_eq(j.job_rc, 0, "job's wait for the group: %s", twill_strerror(j.job_rc));
+    cr_assert_eq(j.blocker_rc, 0);
+    cr_assert_eq(atomic_load(&j.ran), 2);
+    twill_pool_destroy(c);
+    twill_pool_destroy(a);
+}
+
+/* Under isolation: X holds a private task of plain group g and, at a join
+   of its loop, starts J, a HIGH task of an isolated group (it runs under
+   that group's tag); J blocks in twill_run(B, W), W waits for g.  The
+   private task must be published then too (it was not, under isolation). */
+typedef struct iso_block_job {
+    twill_pool *b;
+    gate *busy;
+    twill_group g;
+    _Atomic long ran, spawned, j_done;
+    int w_rc, j_rc, t_rc;
+} iso_block_job;
+
+static int iso_block_w(void *arg)
+{
+    iso_block_job *j = arg;
+    j->w_rc = twill_group_wait_for(&j->g, TEST_WAIT_NS);
+    return 0;
+}
+
+static int iso_block_j(void *arg)
+{
+    iso_block_job *j = arg;
+    gate_open(j->busy); /* only X could start J: the other worker was held */
+    j->j_rc = twill_run(j->b, iso_block_w, j);
+    atomic_store(&j->j_done, 1);
+    return 0;
+}
+
+static int iso_block_t_checks(iso_block_job *j)
+{
+    CHECK(twill_group_init(&j->g, NULL) == 0);
+    CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0);
+    CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0); /* private */
+    atomic_store(&j->spawned, 1);
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(&j->j_done)) { /* the HIGH spawn trips a join: J runs inside it */
+        CHECK(twill_join(noop, NULL, noop, NULL) == 0);
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec);
+    }
+    CHECK(twill_group_wait(&j->g) == 0);
+    return 0;
+}
+
+static int iso_block_t(void *arg)
+{
+    iso_block_job *j = arg;
+    j->t_rc = iso_block_t_checks(j);
+    return 0;
+}
+
+Test(gspawn, a_worker_blocked_on_another_pool_under_isolation_publishes_its_private_tasks,
+     .timeout = 60)
+{
+    twill_pool *a = test_pool(2), *b = test_pool(1);
+    gate busy = GATE_INIT;
+    iso_block_job j = {.b = b, .busy = &busy, .w_rc = -1, .j_rc = -1, .t_rc = -1};
+    twill_group iso;
+    cr_assert_eq(twill_group_init_isolated(&iso, a), 0);
+    cr_assert_eq(twill_submit(a, gate_task, &busy), 0);
+    gate_wait_inside(&busy, 1);
+    cr_assert_eq(twill_submit(a, iso_block_t, &j), 0);
+    wait_count(&j.spawned, 1);
+    cr_assert_eq(twill_group_spawn_prio(&iso, TWILL_PRIO_HIGH, iso_block_j, &j), 0);
+    cr_assert_eq(twill_group_wait_for(&iso, TEST_WAIT_NS), 0);
+    cr_assert_eq(twill_pool_shutdown(a, TWILL_DRAIN, NULL), 0); /* T is done */
+    cr_assert_eq(j.t_rc, 0, "T's check at line %d failed", j.t_rc);
+    cr_assert_eq(j.j_rc, 0);
+    cr_assert_eq(j.w_rc, 0, "W's wait for the group: %s", twill_strerror(j.w_rc));
+    cr_assert_eq(atomic_load(&j.ran), 2);
+    twill_pool_destroy(b);
+    twill_pool_destroy(a);
+}
+
 /* ------------------------------------------------ HIGH between them -- */
 
 enum { BEFORE_HIGH = 6 };

@@ -364,89 +364,8 @@ Test(gspawn, the_owners_wait_publishes_when_a_thief_asks, .timeout = 60)
 
 /* ------------------------------------------ blocked on another pool -- */
 
-/* A task of pool A spawns two tasks into its group h (the other worker
-   of A held meanwhile, so the second stays private), then blocks on pool
-   B: in twill_run of a job that waits for h, or in a submit to B's full
-   queue while B's only worker waits for h.  Blocked there, it cannot run
-   its private task; it must publish it first, so that A's other worker
-   runs it (it stayed out of reach: B's wait timed out). */
-typedef struct cross_job {
-    twill_pool *b;
-    gate *busy;              /* holds A's other worker while we spawn */
-    twill_group h;
-    _Atomic long ran, waiter_started;
-    int waiter_rc;
-    bool by_submit;          /* block in a submit to B's full queue, not in twill_run */
-} cross_job;
-
-static int cross_waiter(void *arg)
-{
-    cross_job *j = arg;
-    atomic_store(&j->waiter_started, 1);
-    j->waiter_rc = twill_group_wait_for(&j->h, TEST_WAIT_NS);
-    return j->waiter_rc;
-}
-
-static int spawn_then_block_on_b(void *arg)
-{
-    cross_job *j = arg;
-    CHECK(twill_group_init(&j->h, NULL) == 0);
-    CHECK(twill_group_spawn(&j->h, count_task, &j->ran) == 0);
-    CHECK(twill_group_spawn(&j->h, count_task, &j->ran) == 0);
-    if (!j->by_submit) {
-        gate_open(j->busy);
-        CHECK(twill_run(j->b, cross_waiter, j) == 0);
-    } else {
-        CHECK(twill_submit(j->b, cross_waiter, j) == 0);
-        struct timespec dl = test_deadline(), now;
-        while (!atomic_load(&j->waiter_started)) {
-            clock_gettime(CLOCK_REALTIME, &now);
-            CHECK(now.tv_sec < dl.tv_sec);
-            sched_yield();
-        }
-        int n = 0, rc;
-        while ((rc = twill_submit_for(j->b, noop, NULL, 0)) == 0)
-            CHECK(++n < 1 << 20); /* B's worker is busy: its queue fills */
-        CHECK(rc == EAGAIN);
-        gate_open(j->busy);
-        CHECK(twill_submit(j->b, noop, NULL) == 0); /* blocks until B's worker is free */
-    }
-    CHECK(twill_group_wait(&j->h) == 0);
-    return 0;
-}
-
-static void cross_pool(bool by_submit)
-{
-    twill_pool *a = test_pool(2);
-    twill_config cfg = test_config(1);
-    cfg.queue_capacity = 4;
-    twill_pool *b = NULL;
-    cr_assert_eq(twill_pool_create(&b, &cfg), 0);
-    gate busy = GATE_INIT;
-    cross_job j = {.b = b, .busy = &busy, .waiter_rc = -1, .by_submit = by_submit};
-    cr_assert_eq(twill_submit(a, gate_task, &busy), 0);
-    gate_wait_inside(&busy, 1);
-    RUN_CHECKS(a, spawn_then_block_on_b, &j);
-    cr_assert_eq(j.waiter_rc, 0, "B's wait for the group: %s", twill_strerror(j.waiter_rc));
-    cr_assert_eq(atomic_load(&j.ran), 2);
-    twill_pool_destroy(b);
-    twill_pool_destroy(a);
-}
-
-Test(gspawn, a_worker_blocked_in_twill_run_on_another_pool_publishes_its_private_tasks,
-     .timeout = 60)
-{
-    cross_pool(false);
-}
-
-Test(gspawn, a_worker_blocked_on_another_pools_full_queue_publishes_its_private_tasks,
-     .timeout = 60)
-{
-    cross_pool(true);
-}
-
-/* Waiting helpers for the broadcast cases below: spin (yielding, with the
-   test's deadline) until a flag is set or a thread sleeps. */
+/* Spin (yielding, with the test's deadline) until a flag is set or a
+   thread sleeps. */
 static int until_set(_Atomic long *flag)
 {
     struct timespec dl = test_deadline(), now;
@@ -470,6 +389,36 @@ static int until_asleep(_Atomic long *tid)
     return 0;
 }
 
+/* Join empty halves (with the test's deadline) until a flag is set: a
+   task that is busy in joins, so that a trip or a poll runs work inside
+   one of them. */
+static int join_until_set(_Atomic long *flag)
+{
+    struct timespec dl = test_deadline(), now;
+    while (!atomic_load(flag)) {
+        CHECK(twill_join(noop, NULL, noop, NULL) == 0);
+        clock_gettime(CLOCK_REALTIME, &now);
+        CHECK(now.tv_sec < dl.tv_sec);
+    }
+    return 0;
+}
+
+/* A task that waits (with the test's deadline) for a group of another
+   pool, and says that it started. */
+typedef struct group_waiter {
+    twill_group *g;
+    _Atomic long started;
+    int rc;
+} group_waiter;
+
+static int wait_for_group(void *arg)
+{
+    group_waiter *w = arg;
+    atomic_store(&w->started, 1);
+    w->rc = twill_group_wait_for(w->g, TEST_WAIT_NS);
+    return w->rc;
+}
+
 /* A broadcast from a thread of its own, which records its id. */
 typedef struct caster_thread {
     twill_pool *pool;
@@ -485,35 +434,42 @@ static void *cast_noop(void *arg)
     return NULL;
 }
 
-/* A worker X of A with a private task of g broadcasts on B, whose only
-   worker runs W, a task that waits for g, so that an earlier broadcast's
-   share stays in its mailbox: X blocks on B's shutdown_lock (its holder
-   waits for that mailbox) and must publish first (it did not: W's wait
-   timed out). */
-typedef struct bcast_job {
+/* A task of pool A spawns two tasks into its group h (the other worker
+   of A held meanwhile, so the second stays private), then blocks on pool
+   B, whose task W waits for h: in twill_run of W; in a submit to B's full
+   queue while B's only worker runs W; or in a broadcast on B while W
+   keeps an earlier broadcast's share in that worker's mailbox (so the
+   broadcast blocks on B's lock, whose holder waits for that mailbox).
+   Blocked there, it cannot run its private task; it must publish it
+   first, so that A's other worker runs it (it stayed out of reach: W's
+   wait timed out). */
+typedef enum { BLOCK_IN_RUN, BLOCK_IN_SUBMIT, BLOCK_IN_BROADCAST } block_how;
+
+typedef struct cross_job {
     twill_pool *b;
-    gate *busy;              /* holds A's other worker while X spawns */
-    twill_group g;
-    _Atomic long ran, w_started;
-    int w_rc;
-} bcast_job;
+    gate *busy;              /* holds A's other worker while we spawn */
+    twill_group h;
+    group_waiter w;          /* W, for h */
+    _Atomic long ran;
+    block_how how;
+} cross_job;
 
-static int bcast_w(void *arg)
+static int block_on_b(cross_job *j)
 {
-    bcast_job *j = arg;
-    atomic_store(&j->w_started, 1);
-    j->w_rc = twill_group_wait_for(&j->g, TEST_WAIT_NS);
-    return 0;
-}
-
-static int spawn_then_broadcast_on_b(void *arg)
-{
-    bcast_job *j = arg;
-    CHECK(twill_group_init(&j->g, NULL) == 0);
-    CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0);
-    CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0); /* private */
-    CHECK(twill_submit(j->b, bcast_w, j) == 0);
-    CHECK(until_set(&j->w_started) == 0);
+    if (j->how == BLOCK_IN_RUN) {
+        gate_open(j->busy);
+        return twill_run(j->b, wait_for_group, &j->w);
+    }
+    CHECK(twill_submit(j->b, wait_for_group, &j->w) == 0);
+    CHECK(until_set(&j->w.started) == 0);
+    if (j->how == BLOCK_IN_SUBMIT) {
+        int n = 0, rc;
+        while ((rc = twill_submit_for(j->b, noop, NULL, 0)) == 0)
+            CHECK(++n < 1 << 20); /* B's worker is busy: its queue fills */
+        CHECK(rc == EAGAIN);
+        gate_open(j->busy);
+        return twill_submit(j->b, noop, NULL); /* blocks until B's worker is free */
+    }
     caster_thread first = {.pool = j->b, .rc = -1};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, cast_noop, &first) == 0);
@@ -521,23 +477,54 @@ static int spawn_then_broadcast_on_b(void *arg)
     gate_open(j->busy);
     CHECK(twill_broadcast(j->b, noop, NULL) == 0);
     CHECK(pthread_join(t, NULL) == 0);
-    CHECK(first.rc == 0);
-    CHECK(twill_group_wait(&j->g) == 0);
+    return first.rc;
+}
+
+static int spawn_then_block_on_b(void *arg)
+{
+    cross_job *j = arg;
+    CHECK(twill_group_init(&j->h, NULL) == 0);
+    CHECK(twill_group_spawn(&j->h, count_task, &j->ran) == 0);
+    CHECK(twill_group_spawn(&j->h, count_task, &j->ran) == 0); /* private */
+    CHECK(block_on_b(j) == 0);
+    CHECK(twill_group_wait(&j->h) == 0);
     return 0;
+}
+
+static void cross_pool(block_how how)
+{
+    twill_pool *a = test_pool(2);
+    twill_config cfg = test_config(1);
+    cfg.queue_capacity = 4;
+    twill_pool *b = NULL;
+    cr_assert_eq(twill_pool_create(&b, &cfg), 0);
+    gate busy = GATE_INIT;
+    cross_job j = {.b = b, .busy = &busy, .how = how};
+    j.w = (group_waiter){.g = &j.h, .rc = -1};
+    cr_assert_eq(twill_submit(a, gate_task, &busy), 0);
+    gate_wait_inside(&busy, 1);
+    RUN_CHECKS(a, spawn_then_block_on_b, &j);
+    cr_assert_eq(j.w.rc, 0, "W's wait for the group: %s", twill_strerror(j.w.rc));
+    cr_assert_eq(atomic_load(&j.ran), 2);
+    twill_pool_destroy(b);
+    twill_pool_destroy(a);
+}
+
+Test(gspawn, a_worker_blocked_in_twill_run_on_another_pool_publishes_its_private_tasks,
+     .timeout = 60)
+{
+    cross_pool(BLOCK_IN_RUN);
+}
+
+Test(gspawn, a_worker_blocked_on_another_pools_full_queue_publishes_its_private_tasks,
+     .timeout = 60)
+{
+    cross_pool(BLOCK_IN_SUBMIT);
 }
 
 Test(gspawn, a_worker_broadcasting_on_another_pool_publishes_its_private_tasks, .timeout = 60)
 {
-    twill_pool *a = test_pool(2), *b = test_pool(1);
-    gate busy = GATE_INIT;
-    bcast_job j = {.b = b, .busy = &busy, .w_rc = -1};
-    cr_assert_eq(twill_submit(a, gate_task, &busy), 0);
-    gate_wait_inside(&busy, 1);
-    RUN_CHECKS(a, spawn_then_broadcast_on_b, &j);
-    cr_assert_eq(j.w_rc, 0, "W's wait for the group: %s", twill_strerror(j.w_rc));
-    cr_assert_eq(atomic_load(&j.ran), 2);
-    twill_pool_destroy(b);
-    twill_pool_destroy(a);
+    cross_pool(BLOCK_IN_BROADCAST);
 }
 
 /* The same on X's own pool: worker Y of A runs twill_run(C, job), where
@@ -550,23 +537,16 @@ typedef struct own_bcast_job {
     twill_pool *c;
     gate *blocker_go, *z_busy;
     twill_group g;
-    _Atomic long ran, job_started;
-    int job_rc, blocker_rc;
+    group_waiter job;        /* on C, for g */
+    _Atomic long ran;
+    int blocker_rc;
 } own_bcast_job;
-
-static int own_bcast_wait_job(void *arg)
-{
-    own_bcast_job *j = arg;
-    atomic_store(&j->job_started, 1);
-    j->job_rc = twill_group_wait_for(&j->g, TEST_WAIT_NS);
-    return 0;
-}
 
 static int own_bcast_blocker(void *arg)
 {
     own_bcast_job *j = arg;
     gate_pass(j->blocker_go);
-    j->blocker_rc = twill_run(j->c, own_bcast_wait_job, j);
+    j->blocker_rc = twill_run(j->c, wait_for_group, &j->job);
     return 0;
 }
 
@@ -577,7 +557,7 @@ static int spawn_then_broadcast_on_own_pool(void *arg)
     CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0);
     CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0); /* private */
     gate_open(j->blocker_go);
-    CHECK(until_set(&j->job_started) == 0);
+    CHECK(until_set(&j->job.started) == 0);
     caster_thread first = {.pool = twill_current_pool(), .rc = -1};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, cast_noop, &first) == 0);
@@ -595,15 +575,15 @@ Test(gspawn, a_worker_broadcasting_on_its_pool_runs_its_private_tasks_before_the
 {
     twill_pool *a = test_pool(3), *c = test_pool(1);
     gate blocker_go = GATE_INIT, z_busy = GATE_INIT;
-    own_bcast_job j = {.c = c, .blocker_go = &blocker_go, .z_busy = &z_busy, .job_rc = -1,
-                       .blocker_rc = -1};
+    own_bcast_job j = {.c = c, .blocker_go = &blocker_go, .z_busy = &z_busy, .blocker_rc = -1};
+    j.job = (group_waiter){.g = &j.g, .rc = -1};
     cr_assert_eq(twill_submit(a, own_bcast_blocker, &j), 0);
     gate_wait_inside(&blocker_go, 1);
     cr_assert_eq(twill_submit(a, gate_task, &z_busy), 0);
     gate_wait_inside(&z_busy, 1);
     RUN_CHECKS(a, spawn_then_broadcast_on_own_pool, &j);
     cr_assert_eq(twill_pool_shutdown(a, TWILL_DRAIN, NULL), 0); /* the blocker is done */
-    cr_assert_eq(j.job_rc, 0, "job's wait for the group: %s", twill_strerror(j.job_rc));
+    cr_assert_eq(j.job.rc, 0, "job's wait for the group: %s", twill_strerror(j.job.rc));
     cr_assert_eq(j.blocker_rc, 0);
     cr_assert_eq(atomic_load(&j.ran), 2);
     twill_pool_destroy(c);
@@ -618,22 +598,16 @@ typedef struct iso_block_job {
     twill_pool *b;
     gate *busy;
     twill_group g;
+    group_waiter w;          /* W, for g */
     _Atomic long ran, spawned, j_done;
-    int w_rc, j_rc, t_rc;
+    int j_rc, t_rc;
 } iso_block_job;
-
-static int iso_block_w(void *arg)
-{
-    iso_block_job *j = arg;
-    j->w_rc = twill_group_wait_for(&j->g, TEST_WAIT_NS);
-    return 0;
-}
 
 static int iso_block_j(void *arg)
 {
     iso_block_job *j = arg;
     gate_open(j->busy); /* only X could start J: the other worker was held */
-    j->j_rc = twill_run(j->b, iso_block_w, j);
+    j->j_rc = twill_run(j->b, wait_for_group, &j->w);
     atomic_store(&j->j_done, 1);
     return 0;
 }
@@ -644,12 +618,7 @@ static int iso_block_t_checks(iso_block_job *j)
     CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0);
     CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0); /* private */
     atomic_store(&j->spawned, 1);
-    struct timespec dl = test_deadline(), now;
-    while (!atomic_load(&j->j_done)) { /* the HIGH spawn trips a join: J runs inside it */
-        CHECK(twill_join(noop, NULL, noop, NULL) == 0);
-        clock_gettime(CLOCK_REALTIME, &now);
-        CHECK(now.tv_sec < dl.tv_sec);
-    }
+    CHECK(join_until_set(&j->j_done) == 0); /* the HIGH spawn trips a join: J runs inside it */
     CHECK(twill_group_wait(&j->g) == 0);
     return 0;
 }
@@ -666,7 +635,8 @@ Test(gspawn, a_worker_blocked_on_another_pool_under_isolation_publishes_its_priv
 {
     twill_pool *a = test_pool(2), *b = test_pool(1);
     gate busy = GATE_INIT;
-    iso_block_job j = {.b = b, .busy = &busy, .w_rc = -1, .j_rc = -1, .t_rc = -1};
+    iso_block_job j = {.b = b, .busy = &busy, .j_rc = -1, .t_rc = -1};
+    j.w = (group_waiter){.g = &j.g, .rc = -1};
     twill_group iso;
     cr_assert_eq(twill_group_init_isolated(&iso, a), 0);
     cr_assert_eq(twill_submit(a, gate_task, &busy), 0);
@@ -677,8 +647,8 @@ Test(gspawn, a_worker_blocked_on_another_pool_under_isolation_publishes_its_priv
     cr_assert_eq(twill_group_wait_for(&iso, TEST_WAIT_NS), 0);
     cr_assert_eq(twill_pool_shutdown(a, TWILL_DRAIN, NULL), 0); /* T is done */
     cr_assert_eq(j.t_rc, 0, "T's check at line %d failed", j.t_rc);
+    cr_assert_eq(j.w.rc, 0, "W's wait for the group: %s", twill_strerror(j.w.rc));
     cr_assert_eq(j.j_rc, 0);
-    cr_assert_eq(j.w_rc, 0, "W's wait for the group: %s", twill_strerror(j.w_rc));
     cr_assert_eq(atomic_load(&j.ran), 2);
     twill_pool_destroy(b);
     twill_pool_destroy(a);
@@ -766,22 +736,11 @@ static int polled_spawn_then_high(void *arg)
     return 0;
 }
 
-static int join_until_the_job_is_done(polled_job *j)
-{
-    atomic_store(&j->looping, 1);
-    struct timespec dl = test_deadline(), now;
-    while (!atomic_load(&j->job_done)) {
-        CHECK(twill_join(noop, NULL, noop, NULL) == 0);
-        clock_gettime(CLOCK_REALTIME, &now);
-        CHECK(now.tv_sec < dl.tv_sec);
-    }
-    return 0;
-}
-
 static int join_loop(void *arg)
 {
     polled_job *j = arg;
-    j->loop_rc = join_until_the_job_is_done(j);
+    atomic_store(&j->looping, 1);
+    j->loop_rc = join_until_set(&j->job_done);
     return 0;
 }
 

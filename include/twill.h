@@ -787,9 +787,10 @@ TWILL__INLINE int twill_group_init(twill_group *g, twill_pool *pool)
    queued or a trip (split), publication wanted (limit 0: a thief asks,
    or the worker's queue ran empty; the library publishes the older half),
    a cancelling pool or a cancelled group (the task is discarded there),
-   shared work pending, an error or skip to report.  Each run is what the library's own does (runtime/job.h,
-   twill__run_private): the current group set around it, counted, the
-   token finished after the group's last private task, a poll every 64. */
+   shared work pending, an error or skip to report.  Each run is what the
+   library's own does (runtime/job.h, twill__run_private): the current
+   group set around it, counted, the token finished after the group's
+   last private task, a poll every 64. */
 TWILL__INLINE int twill_group_wait(twill_group *g)
 {
     struct twill__fast *f = TWILL__SELF();

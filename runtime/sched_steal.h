@@ -50,11 +50,13 @@
  * older half as TWILL__JOB_GROUP records counted in the group's pending,
  * on the same triggers as join halves (limit 0 at a spawn, or before the
  * owner's wait runs one: the deque empty or a thief asked; the stack
- * full), and all of them by a timed group wait and an isolated find
- * (they carry no tag); a worker leaves the pool only with none left
- * (worker.c).  Unlike a join half, a private group task has no frame waiting for it
- * below: anything of the owner may run it, and it runs at the latest at
- * the owner's next find.
+ * full), and all of them by a timed group wait, an isolated find (they
+ * carry no tag) and a worker about to block on another pool
+ * (twill__sched_before_blocking); a worker takes its own pool's lock,
+ * to broadcast, resize or leave, only with none left (wait.c).  Unlike a
+ * join half, a private group task has no frame waiting for it below:
+ * anything of the owner may run it, and it runs at the latest at the
+ * owner's next find.
  *
  * Who may call what: everything here on worker w itself (owner only).
  */

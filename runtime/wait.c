@@ -13,9 +13,9 @@
  * sched.h) it helps only with records of its tag, and naps the same way
  * when there are none.  A thread that is not a worker of the pool sleeps
  * on the word until the last finisher wakes it; a worker of another pool
- * publishes its private work first (twill__sched_before_blocking).  A traced worker records
- * the wait as one span (trace.h); the tasks it runs meanwhile are spans
- * inside it.
+ * publishes its private work first (twill__sched_before_blocking).  A
+ * traced worker records the wait as one span (trace.h); the tasks it runs
+ * meanwhile are spans inside it.
  *
  * Who may call what: see wait.h.
  */

@@ -142,23 +142,21 @@ static inline void queued_outside(twill_pool *pool)
         grow(pool);
 }
 
-/* An outside submit that may wait (timeout_ns != 0), begun at t0 (the
-   trace's clock).  Only a submitter that may wait counts itself in
-   submitters, which lets destroy wait for those that shutdown woke
+/* An outside submit that may wait (timeout_ns != 0) and found its queue
+   full, begun at t0 (the trace's clock).  Only a submitter that may wait
+   counts itself in submitters, which lets destroy wait for those that
+   shutdown woke
    (relaxed in, release out: pairs with destroy's acquire, so our last
    touch of the pool, growing included, precedes its free); one that
    never waits is in flight only while its caller races destroy, which
-   twill.h forbids.  Once the queue is found full, a worker of another
-   pool publishes its private work before it waits (sched.h). */
+   twill.h forbids.  A worker of another pool publishes its private work
+   before it waits (sched.h). */
 static TWILL_COLD int submit_wait(twill_pool *pool, twill_prio prio, const twill__job *job,
                                   int64_t timeout_ns, int64_t t0)
 {
     atomic_fetch_add_explicit(&pool->submitters, 1, memory_order_relaxed);
-    int rc = twill__submit_outside(pool, prio, job, 0);
-    if (rc == EAGAIN) {
-        twill__sched_before_blocking();
-        rc = twill__submit_outside(pool, prio, job, timeout_ns);
-    }
+    twill__sched_before_blocking();
+    int rc = twill__submit_outside(pool, prio, job, timeout_ns);
     twill__trace_outside(pool->trace, job->fn, t0, rc);
     if (rc == 0)
         queued_outside(pool);
@@ -171,9 +169,10 @@ static TWILL_COLD int submit_other(twill_pool *pool, twill_prio prio, const twil
                                    int64_t timeout_ns)
 {
     int64_t t0 = twill__trace_clock(pool->trace);
-    if (timeout_ns != 0)
-        return submit_wait(pool, prio, job, timeout_ns, t0);
+    /* First without waiting, as the NORMAL path below. */
     int rc = twill__submit_outside(pool, prio, job, 0);
+    if (rc == EAGAIN && timeout_ns != 0)
+        return submit_wait(pool, prio, job, timeout_ns, t0);
     twill__trace_outside(pool->trace, job->fn, t0, rc);
     if (rc == 0)
         queued_outside(pool);

@@ -321,12 +321,7 @@ static int lv_t_checks(void)
     for (int i = 0; i < 10; i++)
         CHECK(twill_group_spawn(&lv->g, count_task, &lv->children) == 0);
     gate_open(&lv->hold0);
-    struct timespec dl = test_deadline(), now;
-    while (atomic_load(&lv->third_shares) < 1 || !thread_sleeps(atomic_load(&lv->third_tid))) {
-        clock_gettime(CLOCK_REALTIME, &now);
-        CHECK(now.tv_sec < dl.tv_sec);
-        sched_yield();
-    }
+    CHECK_SOON(atomic_load(&lv->third_shares) >= 1 && thread_sleeps(atomic_load(&lv->third_tid)));
     return 0;
 }
 
@@ -354,17 +349,6 @@ static void *lv_run(void *arg)
     return NULL;
 }
 
-/* Wait until thread t has started and sleeps in the kernel. */
-static void lv_wait_asleep(lv_thread *t)
-{
-    struct timespec dl = test_deadline(), now;
-    while (atomic_load(&t->tid) == 0 || !thread_sleeps(atomic_load(&t->tid))) {
-        clock_gettime(CLOCK_REALTIME, &now);
-        cr_assert(now.tv_sec < dl.tv_sec, "thread never slept");
-        sched_yield();
-    }
-}
-
 Test(resize, a_leaving_worker_runs_private_tasks_a_task_left_while_it_waited_for_the_lock,
      .timeout = 120)
 {
@@ -381,10 +365,12 @@ Test(resize, a_leaving_worker_runs_private_tasks_a_task_left_while_it_waited_for
         gate_wait_inside(&l.hold1, 1);
         /* the lock is free: asleep means posted, waiting for its shares */
         cr_assert_eq(pthread_create(&ts, NULL, lv_run, &second), 0);
-        lv_wait_asleep(&second);
+        ASSERT_SOON(atomic_load(&second.tid) != 0 && thread_sleeps(atomic_load(&second.tid)),
+                    "the second broadcast never slept");
         /* asleep means leave_from set, waiting for the size */
         cr_assert_eq(pthread_create(&tr, NULL, lv_run, &shrink), 0);
-        lv_wait_asleep(&shrink);
+        ASSERT_SOON(atomic_load(&shrink.tid) != 0 && thread_sleeps(atomic_load(&shrink.tid)),
+                    "the shrink never slept");
         cr_assert_eq(pthread_create(&tt, NULL, lv_run, &third), 0);
         /* running: it takes the free lock at once, as a rule */
         wait_count(&third.tid, 1);
@@ -392,12 +378,8 @@ Test(resize, a_leaving_worker_runs_private_tasks_a_task_left_while_it_waited_for
         gate_open(&l.hold1);
         /* T ran on worker 1 (inside leave: nothing else can run it
            there), or worker 1 left first (the third broadcast was late) */
-        struct timespec dl = test_deadline(), now;
-        while (atomic_load(&l.t_worker) < 0 && twill_pool_size(l.pool) != 1) {
-            clock_gettime(CLOCK_REALTIME, &now);
-            cr_assert(now.tv_sec < dl.tv_sec, "neither T ran nor worker 1 left");
-            sched_yield();
-        }
+        ASSERT_SOON(atomic_load(&l.t_worker) >= 0 || twill_pool_size(l.pool) == 1,
+                    "neither T ran nor worker 1 left");
         hit = atomic_load(&l.t_worker) == 1;
         gate_open(&l.hold0);
         pthread_join(tp, NULL);

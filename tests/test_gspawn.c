@@ -313,12 +313,8 @@ static int batch_child(void *arg)
         return 0;
     }
     long k = atomic_fetch_add(&j->owner_ran, 1) + 1;
-    struct timespec dl = test_deadline(), now;
-    while (k <= 2 && atomic_load(&j->thief_ran) < k) {
-        clock_gettime(CLOCK_REALTIME, &now);
-        CHECK(now.tv_sec < dl.tv_sec); /* the batch stayed private: run serially */
-        sched_yield();
-    }
+    /* fails when the batch stayed private: run serially */
+    CHECK_SOON(k > 2 || atomic_load(&j->thief_ran) >= k);
     return 0;
 }
 
@@ -364,29 +360,10 @@ Test(gspawn, the_owners_wait_publishes_when_a_thief_asks, .timeout = 60)
 
 /* ------------------------------------------ blocked on another pool -- */
 
-/* Spin (yielding, with the test's deadline) until a flag is set or a
-   thread sleeps. */
-static int until_set(_Atomic long *flag)
+/* Has thread *tid started and does it sleep in the kernel? */
+static bool started_and_asleep(_Atomic long *tid)
 {
-    struct timespec dl = test_deadline(), now;
-    while (!atomic_load(flag)) {
-        clock_gettime(CLOCK_REALTIME, &now);
-        CHECK(now.tv_sec < dl.tv_sec);
-        sched_yield();
-    }
-    return 0;
-}
-
-static int until_asleep(_Atomic long *tid)
-{
-    CHECK(until_set(tid) == 0);
-    struct timespec dl = test_deadline(), now;
-    while (!thread_sleeps(atomic_load(tid))) {
-        clock_gettime(CLOCK_REALTIME, &now);
-        CHECK(now.tv_sec < dl.tv_sec);
-        sched_yield();
-    }
-    return 0;
+    return atomic_load(tid) != 0 && thread_sleeps(atomic_load(tid));
 }
 
 /* Join empty halves (with the test's deadline) until a flag is set: a
@@ -461,7 +438,7 @@ static int block_on_b(cross_job *j)
         return twill_run(j->b, wait_for_group, &j->w);
     }
     CHECK(twill_submit(j->b, wait_for_group, &j->w) == 0);
-    CHECK(until_set(&j->w.started) == 0);
+    CHECK_SOON(atomic_load(&j->w.started));
     if (j->how == BLOCK_IN_SUBMIT) {
         int n = 0, rc;
         while ((rc = twill_submit_for(j->b, noop, NULL, 0)) == 0)
@@ -473,7 +450,7 @@ static int block_on_b(cross_job *j)
     caster_thread first = {.pool = j->b, .rc = -1};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, cast_noop, &first) == 0);
-    CHECK(until_asleep(&first.tid) == 0); /* posted (the lock was free), waiting */
+    CHECK_SOON(started_and_asleep(&first.tid)); /* posted (the lock was free), waiting */
     gate_open(j->busy);
     CHECK(twill_broadcast(j->b, noop, NULL) == 0);
     CHECK(pthread_join(t, NULL) == 0);
@@ -557,11 +534,11 @@ static int spawn_then_broadcast_on_own_pool(void *arg)
     CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0);
     CHECK(twill_group_spawn(&j->g, count_task, &j->ran) == 0); /* private */
     gate_open(j->blocker_go);
-    CHECK(until_set(&j->job.started) == 0);
+    CHECK_SOON(atomic_load(&j->job.started));
     caster_thread first = {.pool = twill_current_pool(), .rc = -1};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, cast_noop, &first) == 0);
-    CHECK(until_asleep(&first.tid) == 0); /* posted to all three, waiting */
+    CHECK_SOON(started_and_asleep(&first.tid)); /* posted to all three, waiting */
     gate_open(j->z_busy);
     CHECK(twill_broadcast(twill_current_pool(), noop, NULL) == 0);
     CHECK(pthread_join(t, NULL) == 0);

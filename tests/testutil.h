@@ -44,6 +44,29 @@
         cr_assert_eq(line_, 0, "worker-side check at line %d failed", line_);   \
     } while (0)
 
+/* Inside a task: yield until cond holds, failing the task with this line
+   (as CHECK) once the test's deadline passed. */
+#define CHECK_SOON(cond)                                  \
+    do {                                                  \
+        struct timespec dl_ = test_deadline(), now_;      \
+        while (!(cond)) {                                 \
+            clock_gettime(CLOCK_REALTIME, &now_);         \
+            CHECK(now_.tv_sec < dl_.tv_sec);              \
+            sched_yield();                                \
+        }                                                 \
+    } while (0)
+
+/* On the test's own thread: the same, failing the test with msg. */
+#define ASSERT_SOON(cond, msg)                            \
+    do {                                                  \
+        struct timespec dl_ = test_deadline(), now_;      \
+        while (!(cond)) {                                 \
+            clock_gettime(CLOCK_REALTIME, &now_);         \
+            cr_assert(now_.tv_sec < dl_.tv_sec, msg);     \
+            sched_yield();                                \
+        }                                                 \
+    } while (0)
+
 static inline twill_config test_config(unsigned workers)
 {
     twill_config cfg;
